@@ -27,3 +27,8 @@ def record_generation(provider: str, seconds: float, ok: bool, reason: str | Non
 
 def set_queue_depth_source(source: Callable[[], int]) -> None:
     """Register a callable that returns the number of queued tasks (an observable gauge)."""
+
+
+def mongo_event_listeners() -> list[Any]:
+    """PyMongo command listeners to pass as `event_listeners=` (empty when telemetry is off)."""
+    return []

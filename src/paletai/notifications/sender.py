@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import httpx
+
 from paletai.config import Settings
 from paletai.notifications.base import HealthState, PushSender
 
@@ -28,5 +30,5 @@ class LoggingPushSender:
         return None
 
 
-def make_push_sender(settings: Settings) -> PushSender:
+def make_push_sender(settings: Settings, http: httpx.AsyncClient | None = None) -> PushSender:
     return LoggingPushSender()
