@@ -124,7 +124,7 @@ class EmbeddedMongo:
                     f"log {log_path}:\n{tail}"
                 )
             try:
-                with MongoClient(
+                with MongoClient[dict[str, object]](
                     self.uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300
                 ) as client:
                     client.admin.command("ping")

@@ -1,0 +1,140 @@
+"""The `paletai` command: serve, worker, config, and the operations kit (db, storage, ...)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paletai.config import Settings, SettingsError, get_settings, load_settings
+
+app = typer.Typer(
+    help="PaletAI: the game-creation backend and the kit that migrates it.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+config_app = typer.Typer(help="Show and check the settings in force.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]PaletAI cannot start, fix these settings:[/red]\n{exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="in-process generation workers")
+    ] = None,
+) -> None:
+    """Run the API. With no DB_PATH, start the embedded MongoDB stand-in first (data under
+    PALETAI_DATA_DIR) and stop it on exit."""
+    import uvicorn
+
+    from paletai.db.embedded import EmbeddedMongo, EmbeddedMongoError
+
+    settings = _settings_or_exit()
+    embedded: EmbeddedMongo | None = None
+    if settings.DB_PATH is None:
+        embedded = EmbeddedMongo(settings.data_dir / "db")
+        try:
+            uri = embedded.start()
+        except EmbeddedMongoError as exc:
+            err.print(f"[red]could not start the embedded database:[/red] {exc}")
+            raise typer.Exit(1) from None
+        os.environ["DB_PATH"] = uri
+        console.print(
+            f"[green]embedded MongoDB (nx-27017)[/green] on {uri} with data in {embedded.data_dir}"
+        )
+    if workers is not None:
+        os.environ["WORKER_CONCURRENCY"] = str(workers)
+    get_settings.cache_clear()
+    try:
+        from paletai.main import create_app
+
+        application = create_app(_settings_or_exit())
+        console.print(f"PaletAI on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+        uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="tasks run at once (default WORKER_CONCURRENCY)")
+    ] = None,
+) -> None:
+    """Run generation workers as their own process (scale-out). Needs DB_PATH. SIGTERM finishes
+    or hands back what it holds."""
+    from paletai.core.logging import configure_logging
+    from paletai.core.runtime import StartupError, open_context
+    from paletai.jobs.worker import WorkerPool
+
+    settings = _settings_or_exit()
+    configure_logging(settings.LOG_LEVEL)
+
+    async def run() -> None:
+        async with open_context(settings) as ctx:
+            pool = WorkerPool(ctx, concurrency)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await pool.start()
+            console.print(f"worker {pool.identity}: concurrency {pool.concurrency}")
+            await stop.wait()
+            console.print("stopping: finishing or handing back running tasks")
+            await pool.stop()
+
+    try:
+        asyncio.run(run())
+    except StartupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """The settings in force (secrets masked)."""
+    settings = _settings_or_exit()
+    table = Table("setting", "value", title="PaletAI settings")
+    for name, value in settings.public_view().items():
+        table.add_row(name, "" if value is None else str(value))
+    console.print(table)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Exit 1 with one line per problem when the settings cannot run the service."""
+    settings = _settings_or_exit()
+    problems = settings.problems()
+    for line in problems:
+        err.print(line)
+    if problems:
+        raise typer.Exit(1)
+    console.print("settings OK")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    with contextlib.suppress(KeyboardInterrupt):
+        app()
+    sys.exit(0)

@@ -1,0 +1,168 @@
+"""Game rules: creating (queueing) games, shaping them for the API, likes, deletion."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from paletai.core.context import AppContext
+from paletai.core.errors import AppError, Forbidden, NotFound
+from paletai.games.quota import PromptQuota
+from paletai.games.repository import GamesRepository
+from paletai.games.schemas import Author, FeedSort, GameInDB, GamePage, GamePublic, LikeState
+from paletai.jobs.repository import TasksRepository
+from paletai.jobs.schemas import Task
+from paletai.users.schemas import UserInDB
+
+log = logging.getLogger(__name__)
+
+
+class InvalidCursor(AppError):
+    status_code = 422
+    code = "invalid_cursor"
+
+
+def encode_cursor(*parts: int) -> str:
+    raw = ".".join(str(p) for p in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> tuple[int, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        parts = tuple(int(p) for p in raw.split("."))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parts = ()
+    if len(parts) != size:
+        raise InvalidCursor("invalid cursor: pass the next_cursor of the previous page unchanged")
+    return parts
+
+
+def to_public(game: GameInDB, base_url: str, liked: bool) -> GamePublic:
+    image_url = game.image_url
+    if image_url and image_url.startswith("/"):
+        image_url = base_url + image_url
+    return GamePublic(
+        id=game.id,
+        title=game.title,
+        description=game.description,
+        controls=game.controls,
+        prompt=game.prompt,
+        author=Author(id=game.author_id, username=game.author_username),
+        image_url=image_url,
+        play_url=f"{base_url}/games/{game.id}/play",
+        likes_count=game.likes_count,
+        liked_by_me=liked,
+        provider=game.provider,
+        model=game.model,
+        parent_id=game.parent_id,
+        created_at=game.created_at,
+    )
+
+
+async def shape(
+    ctx: AppContext, games: list[GameInDB], user: UserInDB | None, base_url: str
+) -> list[GamePublic]:
+    liked = (
+        await GamesRepository(ctx.db).liked_among(user.id, [g.id for g in games]) if user else set()
+    )
+    return [to_public(g, base_url, g.id in liked) for g in games]
+
+
+async def queue_game(
+    ctx: AppContext, user: UserInDB, prompt: str, parent: GameInDB | None = None
+) -> Task:
+    """Count the prompt against the daily limit and queue its generation."""
+    quota = PromptQuota(ctx.db, ctx.settings.DAILY_PROMPT_LIMIT)
+    day = await quota.take(user.id)
+    task = await TasksRepository(ctx.db).create(
+        user_id=user.id,
+        prompt=prompt,
+        max_attempts=ctx.settings.TASK_MAX_ATTEMPTS,
+        kind="remix" if parent else "generate",
+        parent_id=parent.id if parent else None,
+        quota_day=day,
+    )
+    if ctx.workers is not None:
+        ctx.workers.wake()
+    return task
+
+
+async def get_game(ctx: AppContext, game_id: str) -> GameInDB:
+    game = await GamesRepository(ctx.db).get(game_id)
+    if game is None:
+        raise NotFound(f"no game with id {game_id!r}")
+    return game
+
+
+async def feed(
+    ctx: AppContext,
+    sort: FeedSort,
+    limit: int,
+    cursor: str | None,
+    user: UserInDB | None,
+    base_url: str,
+) -> GamePage:
+    repo = GamesRepository(ctx.db)
+    # One more than asked tells whether there is a next page without a count.
+    if sort == "popular":
+        after = decode_cursor(cursor, 2) if cursor else None
+        games = await repo.popular(limit + 1, (after[0], after[1]) if after else None)
+    else:
+        before = decode_cursor(cursor, 1)[0] if cursor else None
+        games = await repo.newest(limit + 1, before)
+    return await _page(ctx, games, limit, user, base_url, popular=sort == "popular")
+
+
+async def my_games(
+    ctx: AppContext, user: UserInDB, limit: int, cursor: str | None, base_url: str
+) -> GamePage:
+    before = decode_cursor(cursor, 1)[0] if cursor else None
+    games = await GamesRepository(ctx.db).by_author(user.id, limit + 1, before)
+    return await _page(ctx, games, limit, user, base_url, popular=False)
+
+
+async def _page(
+    ctx: AppContext,
+    games: list[GameInDB],
+    limit: int,
+    user: UserInDB | None,
+    base_url: str,
+    *,
+    popular: bool,
+) -> GamePage:
+    next_cursor = None
+    if len(games) > limit:
+        games = games[:limit]
+        last = games[-1]
+        next_cursor = (
+            encode_cursor(last.likes_count, last.rank) if popular else encode_cursor(last.rank)
+        )
+    return GamePage(items=await shape(ctx, games, user, base_url), next_cursor=next_cursor)
+
+
+async def set_like(ctx: AppContext, game_id: str, user: UserInDB, liked: bool) -> LikeState:
+    game = await get_game(ctx, game_id)
+    repo = GamesRepository(ctx.db)
+    if liked:
+        added = await repo.like(game_id, user.id)
+        if added and game.author_id != user.id:
+            from paletai.notifications.service import notify_liked
+
+            await notify_liked(ctx, game, user)
+    else:
+        await repo.unlike(game_id, user.id)
+    return LikeState(liked=liked, likes_count=await repo.likes_count(game_id))
+
+
+async def delete_game(ctx: AppContext, game_id: str, user: UserInDB) -> None:
+    game = await get_game(ctx, game_id)
+    if game.author_id != user.id:
+        raise Forbidden("only the game's author can delete it")
+    await GamesRepository(ctx.db).delete(game_id)
+    if game.image_name:
+        try:
+            await ctx.store.delete(game.image_name)
+        except Exception:  # noqa: BLE001 - the game is gone; a stray image is only logged
+            log.warning("could not delete image %s of game %s", game.image_name, game_id)

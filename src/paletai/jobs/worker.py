@@ -1,0 +1,169 @@
+"""Workers: claim tasks from MongoDB, hold a renewed lease while running them.
+
+In-process (the API's lifespan starts a pool) or as `paletai worker` processes; any number of
+pools in any number of processes share one database safely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from paletai.core import telemetry
+from paletai.core.context import AppContext
+from paletai.games.quota import PromptQuota
+from paletai.generation.pipeline import run_generation
+from paletai.generation.providers.base import ProviderError
+from paletai.jobs.repository import TasksRepository
+from paletai.jobs.schemas import Task
+from paletai.notifications.service import notify_game_failed, notify_game_ready
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Another worker took the task over (our lease ran out)."""
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class WorkerPool:
+    def __init__(self, ctx: AppContext, concurrency: int | None = None) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.concurrency = concurrency or self.settings.WORKER_CONCURRENCY
+        self.identity = worker_identity()
+        self.tasks = TasksRepository(ctx.db)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self.processed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    async def start(self) -> None:
+        for i in range(self.concurrency):
+            self._loops.append(asyncio.create_task(self._loop(i), name=f"paletai-worker-{i}"))
+        log.info("worker pool %s started with concurrency %d", self.identity, self.concurrency)
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Finish what is running within the grace period; release the rest to the queue."""
+        self._stopping.set()
+        self._wake.set()
+        if self._loops:
+            _, pending = await asyncio.wait(self._loops, timeout=grace_seconds)
+            for loop in pending:
+                loop.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._loops.clear()
+
+    async def _loop(self, index: int) -> None:
+        owner = f"{self.identity}/{index}"
+        while not self._stopping.is_set():
+            try:
+                task = await self.tasks.claim_next(owner, self.settings.TASK_LEASE_SECONDS)
+            except Exception:  # noqa: BLE001 - the database may be briefly away; keep polling
+                log.warning("could not claim a task; retrying", exc_info=True)
+                task = None
+            if task is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.WORKER_POLL_SECONDS)
+                continue
+            # Another idle loop may find more work too.
+            self._wake.set()
+            await self._execute(task, owner)
+
+    async def _execute(self, task: Task, owner: str) -> None:
+        if task.attempts > task.max_attempts:
+            await self.tasks.fail(
+                task.id,
+                owner,
+                f"gave up after {task.max_attempts} attempts (the worker stopped each time)",
+            )
+            return
+        started = time.monotonic()
+        lease = self.settings.TASK_LEASE_SECONDS
+        lost = asyncio.Event()
+
+        async def report(stage: str, info: dict[str, Any]) -> None:
+            if not await self.tasks.heartbeat(task.id, owner, lease, stage=stage, progress=info):
+                lost.set()
+                raise LeaseLost(task.id)
+
+        async def keep_lease() -> None:
+            while True:
+                await asyncio.sleep(lease / 3)
+                if not await self.tasks.heartbeat(task.id, owner, lease):
+                    lost.set()
+                    work.cancel()
+                    return
+
+        work = asyncio.create_task(run_generation(self.ctx, task, report))
+        self._running[task.id] = work
+        keeper = asyncio.create_task(keep_lease())
+        try:
+            draft = await work
+        except asyncio.CancelledError:
+            if lost.is_set():
+                log.warning("task %s: lease lost to another worker; dropped", task.id)
+                return
+            # Shutting down: hand the task back, and this attempt does not count.
+            await self.tasks.release(task.id, owner)
+            await self.tasks.undo_attempt(task.id)
+            raise
+        except LeaseLost:
+            log.warning("task %s: lease lost to another worker; dropped", task.id)
+        except ProviderError as exc:
+            await self._failed(task, owner, exc.message, type(exc).__name__, started)
+        except Exception as exc:  # noqa: BLE001 - a bug or an outage: retry, then fail
+            log.exception("task %s attempt %d failed unexpectedly", task.id, task.attempts)
+            if task.attempts < task.max_attempts:
+                await self.tasks.release(task.id, owner, delay_seconds=2.0**task.attempts)
+            else:
+                await self._failed(
+                    task,
+                    owner,
+                    f"internal error after {task.attempts} attempts ({type(exc).__name__})",
+                    "internal",
+                    started,
+                )
+        else:
+            await self.tasks.succeed(task.id, owner)
+            self.processed += 1
+            telemetry.record_generation(draft.provider, time.monotonic() - started, True)
+            await notify_game_ready(self.ctx, task.user_id, task.game_id, draft.title)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            self._running.pop(task.id, None)
+
+    async def _failed(
+        self, task: Task, owner: str, message: str, reason: str, started: float
+    ) -> None:
+        if not await self.tasks.fail(task.id, owner, message):
+            return
+        self.processed += 1
+        telemetry.record_generation(
+            self.ctx.provider.name, time.monotonic() - started, False, reason
+        )
+        if task.quota_day:
+            await PromptQuota(self.ctx.db, self.settings.DAILY_PROMPT_LIMIT).give_back(
+                task.user_id, task.quota_day
+            )
+        await notify_game_failed(self.ctx, task.user_id, task.id, message)
