@@ -66,6 +66,13 @@ def serve(
     if workers is not None:
         os.environ["WORKER_CONCURRENCY"] = str(workers)
     get_settings.cache_clear()
+
+    def _sigterm(signum: int, frame: object) -> None:
+        # uvicorn shuts down gracefully, then re-raises SIGTERM to this handler: exit cleanly
+        # through the `finally` below so the embedded database is stopped too.
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _sigterm)
     try:
         from paletai.main import create_app
 

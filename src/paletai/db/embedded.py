@@ -39,6 +39,17 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when the process that started it dies, even by kill -9, so a
+    crashed `paletai serve` leaves no database process behind (it flushes on SIGTERM)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _server_command() -> list[str]:
     # Run the server module with this interpreter, so no PATH lookup can pick another install.
     return [sys.executable, "-c", "from nx_27017.nx_27017 import main; main()"]
@@ -104,6 +115,7 @@ class EmbeddedMongo:
                 stdin=subprocess.DEVNULL,
                 # Its own process group: a Ctrl-C in the terminal reaches us, and we stop it.
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()

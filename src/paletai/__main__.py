@@ -1,0 +1,3 @@
+from paletai.cli import app
+
+app(prog_name="paletai")
