@@ -24,6 +24,7 @@ from paletai.auth.router import router as auth_router
 from paletai.config import Settings, SettingsError, get_settings
 from paletai.core import telemetry
 from paletai.core.context import AppContext
+from paletai.core.docs import install_docs
 from paletai.core.errors import install_error_handlers
 from paletai.core.health import router as health_router
 from paletai.core.logging import configure_logging
@@ -85,8 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app, settings.APP_NAME)
     app.state.settings = settings
     app.state.telemetry_on = telemetry_on
     install_error_handlers(app)
