@@ -1,0 +1,348 @@
+"""The offline author: real, playable game templates chosen and themed from the prompt.
+
+It needs no keys and no network, and it is honest about it (provider "offline"). The same
+(prompt, seed) always gives the same game, so a retried task makes the same game again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+
+from paletai.generation.cover import Palette, palette_for
+from paletai.generation.providers.base import (
+    GameDraft,
+    GenerationRequest,
+    HealthState,
+    Progress,
+)
+
+TEMPLATE_META = re.compile(r'<meta\s+name="paletai-template"\s+content="([a-z0-9-]+)"\s*/?>')
+_PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+@dataclass(frozen=True)
+class GameKind:
+    name: str  # the template file's stem
+    label: str  # a title when the prompt gives none
+    strong: tuple[str, ...]  # words that name this game outright
+    weak: tuple[str, ...]  # words that hint at it; any strong word elsewhere wins
+    blurb: str
+    controls: str
+
+
+KINDS: dict[str, GameKind] = {
+    kind.name: kind
+    for kind in (
+        GameKind(
+            "snake",
+            "Snake",
+            ("snake", "worm", "serpent", "nokia"),
+            ("slither", "tail"),
+            "Steer the snake to the food, grow longer, and don't hit the walls or your own tail.",
+            "Arrow keys or WASD to steer; on touch, swipe or use the on-screen pad. "
+            "Space or tap to start and restart.",
+        ),
+        GameKind(
+            "pong",
+            "Pong",
+            ("pong", "paddle", "tennis", "ping"),
+            ("racket", "rally"),
+            "Classic pong against the computer: return the ball and be first to 7 points.",
+            "Up/Down or W/S, or drag on the court, to move your paddle. "
+            "Space or tap to start and restart.",
+        ),
+        GameKind(
+            "breakout",
+            "Breakout",
+            ("breakout", "brick", "arkanoid", "bricks"),
+            ("wall", "blocks", "smash"),
+            "Bounce the ball off your paddle and break every brick; you have three lives.",
+            "Left/Right or A/D, or drag, to move the paddle; Space or tap to launch the ball.",
+        ),
+        GameKind(
+            "flappy",
+            "Flappy",
+            ("flappy", "bird", "helicopter", "flap"),
+            ("fly", "flying", "wings", "plane", "jetpack"),
+            "Flap through the gaps between the pipes; every gap you pass scores a point.",
+            "Space, Up or tap to flap. Space or tap to restart.",
+        ),
+        GameKind(
+            "shooter",
+            "Space Shooter",
+            ("shooter", "invaders", "asteroid", "alien", "shmup", "galaga"),
+            ("space", "shoot", "shooting", "laser", "spaceship", "ufo", "galaxy", "rocket"),
+            "Defend your ship against waves of invaders: dodge their shots and clear each wave.",
+            "Left/Right or A/D to move, Space to fire. "
+            "On touch: drag to move; you fire while touching.",
+        ),
+        GameKind(
+            "2048",
+            "2048",
+            ("2048", "merge", "tiles", "sliding"),
+            ("number", "numbers", "puzzle", "tile", "slide"),
+            "Slide the tiles; equal numbers merge into their sum. "
+            "Reach 2048 before the board fills up.",
+            "Arrow keys or WASD, or swipe, to slide the tiles. R to start over.",
+        ),
+        GameKind(
+            "memory",
+            "Memory",
+            ("memory", "pairs", "concentration", "matching"),
+            ("match", "cards", "card", "remember", "flip"),
+            "Flip the cards two at a time and find all eight pairs in as few moves as you can.",
+            "Click or tap two cards to flip them; "
+            "keyboard: arrows to move, Space or Enter to flip.",
+        ),
+    )
+}
+
+_STOPWORDS = frozenset(
+    """a an the and or of for to in on at by with without from into onto about my me i we you
+    your our it its is are be that this these those where which who whom whose while when then
+    than so very really just some any make made create build code write generate design give
+    want would like please can could let lets let's game games simple basic small little tiny
+    playable html html5 javascript js canvas browser web mobile version style styled themed
+    theme kind type one new classic clone play player players using use but not also all
+    should has have had will get now instead change turn more less add again same""".split()
+)
+_FAST_WORDS = frozenset(
+    "fast faster fastest quick quicker speedy hard harder hardest difficult insane turbo "
+    "extreme crazy hyper frantic challenging expert".split()
+)
+_SLOW_WORDS = frozenset(
+    "slow slower slowest easy easier relaxed relaxing chill calm gentle kids kid beginner "
+    "casual cozy cosy".split()
+)
+_TITLE_MAX = 40
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Everything a template is filled with. Values are raw; the encoders escape them."""
+
+    title: str
+    caption: str
+    palette: Palette
+    speed: float
+
+
+def _js_string(value: str) -> str:
+    """A JS string literal that is also safe inside a <script> element."""
+    encoded = json.dumps(value, ensure_ascii=False)
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        encoded = encoded.replace(raw, escaped)
+    return encoded
+
+
+def _css_color(value: str) -> str:
+    if not _HEX_COLOR.fullmatch(value):
+        raise ValueError(f"not a #rrggbb colour: {value!r}")
+    return value.lower()
+
+
+def _js_number(value: float) -> str:
+    return f"{min(max(float(value), 0.5), 2.0):.2f}"
+
+
+# Every placeholder a template may use, each with the one encoder that fits where it stands.
+_ENCODERS: dict[str, Callable[[Theme], str]] = {
+    "TITLE": lambda t: html.escape(t.title, quote=True),
+    "CAPTION": lambda t: html.escape(t.caption, quote=True),
+    "TITLE_JS": lambda t: _js_string(t.title),
+    "BG": lambda t: _css_color(t.palette[0]),
+    "FG": lambda t: _css_color(t.palette[1]),
+    "ACCENT": lambda t: _css_color(t.palette[2]),
+    "SPEED": lambda t: _js_number(t.speed),
+}
+
+
+def fill_template(source: str, theme: Theme) -> str:
+    """Fill a template's {{PLACEHOLDERS}} in one pass, so a value is never filled again."""
+
+    def replace(match: re.Match[str]) -> str:
+        encoder = _ENCODERS.get(match.group(1))
+        if encoder is None:
+            raise ValueError(f"unknown template placeholder {match.group(0)}")
+        return encoder(theme)
+
+    return _PLACEHOLDER.sub(replace, source)
+
+
+@cache
+def _template_source(name: str) -> str:
+    return (resources.files("paletai.generation") / "templates" / f"{name}.html").read_text(
+        encoding="utf-8"
+    )
+
+
+@lru_cache(maxsize=1)
+def template_names() -> list[str]:
+    """The game templates shipped with the package, sorted."""
+    folder = resources.files("paletai.generation") / "templates"
+    names = [entry.name.removesuffix(".html") for entry in folder.iterdir()]
+    return sorted(name for name in names if name in KINDS)
+
+
+def _tokens(prompt: str) -> list[str]:
+    return [word.lower() for word in _WORD.findall(prompt)]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def kind_named_in(prompt: str) -> str | None:
+    """The game kind a prompt names: a strong word beats a weak one, then the earliest wins."""
+    available = set(template_names())
+    best: tuple[int, int, str] | None = None
+    for position, token in enumerate(_tokens(prompt)):
+        for word in {token, _singular(token)}:
+            for kind in KINDS.values():
+                if kind.name not in available:
+                    continue
+                if word in kind.strong or word == kind.name:
+                    rank = (0, position, kind.name)
+                elif word in kind.weak:
+                    rank = (1, position, kind.name)
+                else:
+                    continue
+                if best is None or rank < best:
+                    best = rank
+    return best[2] if best else None
+
+
+def template_of(html_source: str) -> str | None:
+    """The template a game was made from, read from its paletai-template meta tag."""
+    match = TEMPLATE_META.search(html_source)
+    if match and match.group(1) in KINDS:
+        return match.group(1)
+    return None
+
+
+def _seed_index(seed: str, modulo: int) -> int:
+    return int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big") % modulo
+
+
+def choose_template(prompt: str, seed: str, parent_html: str | None = None) -> str:
+    """The prompt's game, else the parent's (remix), else a choice fixed by the seed."""
+    named = kind_named_in(prompt)
+    if named:
+        return named
+    if parent_html:
+        parent = template_of(parent_html)
+        if parent in template_names():
+            return parent
+    names = template_names()
+    return names[_seed_index(seed, len(names))]
+
+
+def speed_for(prompt: str) -> float:
+    words = set(_tokens(prompt))
+    fast, slow = bool(words & _FAST_WORDS), bool(words & _SLOW_WORDS)
+    if fast and not slow:
+        return 1.35
+    if slow and not fast:
+        return 0.75
+    return 1.0
+
+
+def _title_case(word: str) -> str:
+    return word if word.isupper() or word[0].isdigit() else word[0].upper() + word[1:]
+
+
+def title_for(prompt: str, kind: str, parent_title: str | None = None) -> str:
+    """A short title from the prompt's meaningful words ("a neon snake game" -> "Neon Snake")."""
+    words = [w for w in _WORD.findall(prompt) if w.lower() not in _STOPWORDS]
+    picked: list[str] = []
+    for word in words:
+        if word.lower() in (w.lower() for w in picked):
+            continue
+        if len(" ".join([*picked, word])) > _TITLE_MAX:
+            break
+        picked.append(word)
+        if len(picked) == 4:
+            break
+    title = " ".join(_title_case(w) for w in picked)
+    if parent_title and not kind_named_in(prompt):
+        parent = " ".join(parent_title.split())
+        combined = f"{title} {parent}".strip()
+        title = combined if len(combined) <= _TITLE_MAX else (title or parent[:_TITLE_MAX])
+    return title or KINDS[kind].label
+
+
+def _caption(prompt: str) -> str:
+    text = " ".join(prompt.split())
+    if len(text) > 90:
+        text = text[:89].rstrip() + "…"
+    return f"“{text}”" if text else ""
+
+
+class OfflineProvider:
+    """Authors games from the bundled templates: no keys, no network, deterministic."""
+
+    name = "offline"
+    model = "templates-v1"
+
+    def build(self, request: GenerationRequest) -> GameDraft:
+        """The draft for a request (sync: the work is a template fill)."""
+        kind = choose_template(request.prompt, request.seed, request.parent_html)
+        title = title_for(
+            request.prompt, kind, request.parent_title if request.parent_html else None
+        )
+        theme = Theme(
+            title=title,
+            caption=_caption(request.prompt),
+            palette=palette_for(request.prompt, request.seed),
+            speed=speed_for(request.prompt),
+        )
+        game = KINDS[kind]
+        return GameDraft(
+            title=title,
+            description=game.blurb,
+            controls=game.controls,
+            html=fill_template(_template_source(kind), theme),
+            provider=self.name,
+            model=self.model,
+            usage={},
+        )
+
+    async def generate(self, request: GenerationRequest, progress: Progress) -> GameDraft:
+        draft = self.build(request)
+        await progress(
+            "generating", {"chars": len(draft.html), "template": template_of(draft.html)}
+        )
+        return draft
+
+    async def repair(
+        self,
+        request: GenerationRequest,
+        draft: GameDraft,
+        complaints: list[str],
+        progress: Progress,
+    ) -> GameDraft:
+        # The templates are valid as shipped, so a repair is simply the same game made again.
+        return await self.generate(request, progress)
+
+    async def check(self) -> HealthState:
+        return "healthy" if template_names() else "degraded"
+
+    async def aclose(self) -> None:
+        return None
