@@ -1,0 +1,227 @@
+"""`paletai storage ...`: blob storage operations for the migration (mounted by paletai.cli)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from azure.core.exceptions import AzureError
+from azure.storage.blob.aio import BlobServiceClient
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from paletai.storage.base import StorageError
+from paletai.storage.copy import BlobOutcome, ContainerCopier, CopyReport, RewriteReport
+
+storage_app = typer.Typer(
+    help="Blob storage: copy the cover images between storage accounts.", no_args_is_help=True
+)
+console = Console()
+
+
+@storage_app.callback()
+def storage() -> None:
+    """Blob storage operations (a group, also when it has a single command)."""
+
+
+def _service(connection_string: str, which: str) -> BlobServiceClient:
+    try:
+        return BlobServiceClient.from_connection_string(connection_string)
+    except ValueError:
+        # Never echo the string: it holds the account key.
+        raise typer.BadParameter(f"not a storage connection string ({which})") from None
+
+
+def _fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+async def _copy(
+    source: str,
+    target: str,
+    container: str,
+    to_container: str | None,
+    server_copy: bool,
+    concurrency: int,
+    limit: int | None,
+    rewrite_urls: bool,
+    db_uri: str | None,
+    db_name: str | None,
+) -> tuple[CopyReport, RewriteReport | None]:
+    src = _service(source, "--from")
+    dst = _service(target, "--to")
+    async with src, dst:
+        copier = ContainerCopier(
+            src,
+            dst,
+            container,
+            to_container,
+            server_copy=server_copy,
+            concurrency=concurrency,
+            limit=limit,
+        )
+        blobs = await copier.list_source()
+        total_bytes = sum(b.size for b in blobs)
+        console.print(
+            f"Copying {len(blobs)} blob(s), {_fmt_bytes(total_bytes)}\n"
+            f"  from {copier.source_url}\n  to   {copier.destination_url}"
+        )
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[done_bytes]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            by_count = progress.add_task("blobs", total=len(blobs), done_bytes="")
+            done = [0]
+
+            def advance(outcome: BlobOutcome) -> None:
+                done[0] += outcome.size
+                shown = f"{_fmt_bytes(done[0])}/{_fmt_bytes(total_bytes)}"
+                progress.update(by_count, advance=1, done_bytes=shown)
+
+            report = await copier.run(blobs, on_outcome=advance)
+        rewrite = None
+        if rewrite_urls:
+            rewrite = await _rewrite(copier, report, db_uri, db_name)
+    return report, rewrite
+
+
+async def _rewrite(
+    copier: ContainerCopier, report: CopyReport, db_uri: str | None, db_name: str | None
+) -> RewriteReport:
+    from paletai.db.client import database_name, make_client
+    from paletai.storage.copy import rewrite_image_urls
+
+    if not db_uri:
+        from paletai.config import load_settings
+
+        settings = load_settings()
+        if settings.DB_PATH is None:
+            raise typer.BadParameter("--rewrite-urls needs --db-uri (or DB_PATH)")
+        db_uri = settings.DB_PATH.get_secret_value()
+        db_name = db_name or settings.DB_NAME
+    client = make_client(db_uri)
+    try:
+        db = client[database_name(db_uri, db_name)]
+        return await rewrite_image_urls(
+            db, copier.source_url, copier.destination_url, present=report.present
+        )
+    finally:
+        await client.close()
+
+
+def _summary(report: CopyReport, rewrite: RewriteReport | None) -> None:
+    table = Table(title="storage copy", show_header=False)
+    table.add_row("copied", f"{report.copied} ({_fmt_bytes(report.bytes_copied)})")
+    table.add_row("  server-side / streamed", f"{report.server_side} / {report.streamed}")
+    table.add_row("skipped (already identical)", f"{report.skipped}")
+    table.add_row("failed", f"[red]{report.failed}[/red]" if report.failed else "0")
+    not_done = report.total - report.copied - report.skipped - report.failed
+    if not_done:
+        table.add_row("left for a later run (--limit)", str(not_done))
+    if rewrite is not None:
+        table.add_row("image URLs rewritten", str(rewrite.rewritten))
+        table.add_row("image URLs already new", str(rewrite.already))
+        if rewrite.missing:
+            table.add_row("image URLs left (blob not copied)", f"[red]{rewrite.missing}[/red]")
+    console.print(table)
+    for name, reason in sorted(report.failures.items())[:20]:
+        console.print(f"[red]failed[/red] {name}: {reason}")
+    if report.failed > 20:
+        console.print(f"... and {report.failed - 20} more")
+
+
+@storage_app.command("copy")
+def copy_command(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            envvar="PALETAI_COPY_FROM",
+            help="connection string of the old storage account",
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            envvar="PALETAI_COPY_TO",
+            help="connection string of the new storage account",
+            show_default=False,
+        ),
+    ],
+    container: Annotated[str, typer.Option(help="container to copy")] = "game-images",
+    to_container: Annotated[
+        str | None, typer.Option(help="container name in the new account (default: the same)")
+    ] = None,
+    rewrite_urls: Annotated[
+        bool, typer.Option("--rewrite-urls", help="point games.image_url at the new account")
+    ] = False,
+    db_uri: Annotated[
+        str | None, typer.Option(help="MongoDB URI for --rewrite-urls (default: DB_PATH)")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="database name (default: from the URI)")] = None,
+    server_copy: Annotated[
+        bool, typer.Option(help="let Azure copy server-side; --no-server-copy streams")
+    ] = True,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="copy at most N blobs this run (a trial run)")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the result as JSON here")
+    ] = None,
+) -> None:
+    """Copy every blob of the container to the new account, verify it, and resume if re-run.
+
+    Connection strings may come from PALETAI_COPY_FROM / PALETAI_COPY_TO instead of the
+    command line (they hold account keys).
+    """
+    try:
+        report, rewrite = asyncio.run(
+            _copy(
+                source,
+                target,
+                container,
+                to_container,
+                server_copy,
+                concurrency,
+                limit,
+                rewrite_urls,
+                db_uri,
+                db,
+            )
+        )
+    except StorageError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except AzureError as exc:
+        # e.g. a wrong key or an unreachable account; the SDK's message names no secret.
+        console.print(f"[red]error:[/red] {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from None
+    _summary(report, rewrite)
+    if json_out is not None:
+        data = {"copy": report.to_dict(), "rewrite": rewrite.to_dict() if rewrite else None}
+        json_out.write_text(json.dumps(data, indent=2))
+    if report.failed:
+        raise typer.Exit(1)
