@@ -235,7 +235,7 @@ class AnthropicProvider:
             async def call() -> _Answer:
                 return _answer_of(await self._client.messages.create(**kwargs), None)
 
-        answer = await call_with_retries(call, self._policy, target=self.model)
+        answer = await call_with_retries(call, self._policy, target=f"model {self.model!r}")
         if answer.stop_reason == "refusal":
             raise ProviderError("the model declined to write this game")
         return answer

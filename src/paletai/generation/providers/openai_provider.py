@@ -72,7 +72,7 @@ class OpenAIProvider:
         self._streaming = settings.ENABLE_STREAMING
         self._max_tokens = settings.AI_MAX_OUTPUT_TOKENS
         self._policy = RetryPolicy.from_settings(settings)
-        self._target = f"{self.model} (Azure deployment)" if azure else self.model
+        self._target = f"Azure deployment {self.model!r}" if azure else f"model {self.model!r}"
         self._last_failure: float | None = None
         key = settings.AZURE_OPENAI_API_KEY if azure else settings.OPENAI_API_KEY
         self._key_setting = "AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY"

@@ -119,9 +119,7 @@ def _classify(exc: BaseException, target: str) -> _Failure:
             headers = dict(exc.response.headers) if exc.response is not None else None
             return _Failure(f"HTTP {status}", status, parse_retry_after(headers))
         if status == 404:
-            raise ProviderError(
-                f"the AI provider has no model or deployment named {target!r} (HTTP 404)"
-            ) from None
+            raise ProviderError(f"the AI provider has no {target} (HTTP 404)") from None
         logger.warning(
             "AI provider refused the request for %s: HTTP %s (%s)",
             target,
@@ -129,7 +127,7 @@ def _classify(exc: BaseException, target: str) -> _Failure:
             type(exc).__name__,
         )
         raise ProviderError(
-            f"the AI provider refused the request for model {target!r} (HTTP {status})"
+            f"the AI provider refused the request for {target} (HTTP {status})"
         ) from None
     if isinstance(exc, _CONNECTION_ERRORS):
         return _Failure("connection error")
@@ -156,8 +154,9 @@ async def call_with_retries(
 ) -> T:
     """Run `call` (one whole SDK call, streamed or not) under the timeout and retry policy.
 
-    `target` names the model or deployment in messages. Raises ProviderAuthError on 401/403,
-    ProviderError on other refusals and, with retryable=True, when the retries are spent.
+    `target` names the model or deployment in messages, e.g. "model 'gpt-4o'". Raises
+    ProviderAuthError on 401/403, ProviderError on other refusals and, with retryable=True,
+    when the retries are spent.
     """
     attempt = 0
     while True:
