@@ -31,4 +31,16 @@ class LoggingPushSender:
 
 
 def make_push_sender(settings: Settings, http: httpx.AsyncClient | None = None) -> PushSender:
+    """OneSignal when both ONESIGNAL_APP_ID and ONESIGNAL_REST_API_KEY are set, else logging.
+
+    `http` is the app's shared client (the lifespan owns it); without one, push stays off.
+    """
+    key = settings.ONESIGNAL_REST_API_KEY
+    if settings.ONESIGNAL_APP_ID and key is not None and key.get_secret_value():
+        if http is None:
+            log.warning("push: OneSignal is configured but no HTTP client was given; sends skipped")
+            return LoggingPushSender()
+        from paletai.notifications.onesignal import OneSignalSender
+
+        return OneSignalSender(settings.ONESIGNAL_APP_ID, key, settings.ONESIGNAL_API_URL, http)
     return LoggingPushSender()
