@@ -133,11 +133,12 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> list[
 
 
 def _fit_title(draw: ImageDraw.ImageDraw, title: str, width: int) -> tuple[Font, list[str]]:
-    """The largest font (down to a floor) that sets the title in at most three lines."""
+    """The largest font that sets the title in two lines, or smaller in three; a floor after."""
     for size in (112, 100, 90, 80, 72, 64, 56, 50, 44):
         font = _font(size)
         lines = _wrap(draw, title, font, width)
-        if len(lines) <= 3 and all(_text_width(draw, line, font) <= width for line in lines):
+        max_lines = 2 if size > 72 else 3
+        if len(lines) <= max_lines and all(_text_width(draw, ln, font) <= width for ln in lines):
             return font, lines
     font = _font(44)
     lines = _wrap(draw, title, font, width)[:3]
@@ -156,8 +157,9 @@ def _background(palette: Palette, rng: random.Random) -> Image.Image:
     background, foreground, accent = palette
     start = Image.new("RGB", (WIDTH, HEIGHT), _rgb(background))
     end = Image.new("RGB", (WIDTH, HEIGHT), _mix(background, accent, 0.38))
-    mask = Image.linear_gradient("L").rotate(rng.uniform(0, 360), expand=False)
-    mask = mask.resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR)
+    # Rotate the 256x256 gradient, then keep only its middle, which the rotation leaves whole.
+    mask = Image.linear_gradient("L").rotate(rng.uniform(0, 360), Image.Resampling.BILINEAR)
+    mask = mask.crop((38, 38, 218, 218)).resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR)
     base = Image.composite(end, start, mask).convert("RGBA")
 
     # Soft glows, drawn small and blurred there so that the blur stays cheap.

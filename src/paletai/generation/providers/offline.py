@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 from paletai.generation.cover import Palette, palette_for
@@ -191,12 +191,16 @@ def _template_source(name: str) -> str:
     )
 
 
-@lru_cache(maxsize=1)
-def template_names() -> list[str]:
-    """The game templates shipped with the package, sorted."""
+@cache
+def _shipped_templates() -> tuple[str, ...]:
     folder = resources.files("paletai.generation") / "templates"
     names = [entry.name.removesuffix(".html") for entry in folder.iterdir()]
-    return sorted(name for name in names if name in KINDS)
+    return tuple(sorted(name for name in names if name in KINDS))
+
+
+def template_names() -> list[str]:
+    """The game templates shipped with the package, sorted."""
+    return list(_shipped_templates())
 
 
 def _tokens(prompt: str) -> list[str]:
