@@ -1,0 +1,495 @@
+"""`paletai db ...`: backup, restore, verify, sync and cutover, as one Typer sub-app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pymongo.errors import PyMongoError
+from rich.live import Live
+from rich.table import Table
+
+from paletai.ops.backup import backup as run_backup
+from paletai.ops.common import OpsError
+from paletai.ops.cutover import CommandSwitch, CutoverFailed, MaintenanceSwitch, WriteSwitch
+from paletai.ops.cutover import cutover as run_cutover
+from paletai.ops.restore import NamespaceMapper
+from paletai.ops.restore import restore as run_restore
+from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.ui import collection_progress, console
+from paletai.ops.verify import VerifyReport
+from paletai.ops.verify import verify as run_verify
+
+db_app = typer.Typer(
+    help="Move the database: backup, restore, verify, live sync and cutover (with a way back).",
+    no_args_is_help=True,
+)
+
+T = TypeVar("T")
+
+UriSource = Annotated[str, typer.Option("--source", help="URI of the database to copy from.")]
+UriTarget = Annotated[str, typer.Option("--target", help="URI of the database to copy to.")]
+DbName = Annotated[
+    str | None,
+    typer.Option("--db", help="Database name (default: the URI's path, else 'paletai')."),
+]
+TargetDbName = Annotated[
+    str | None, typer.Option("--target-db", help="Target database name, when it differs.")
+]
+JsonOut = Annotated[
+    Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except OpsError as exc:
+        _fail(str(exc))
+    except PyMongoError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+def _write_json(path: Path | None, data: dict[str, Any]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@db_app.command()
+def backup(
+    uri: Annotated[str, typer.Option("--uri", help="URI of the database to back up.")],
+    out: Annotated[Path, typer.Option("--out", help="Dump directory (created if missing).")],
+    db: DbName = None,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Compress each file (.gz).")] = False,
+    json_out: JsonOut = None,
+) -> None:
+    """Dump one database in stock mongodump's layout: OUT/<db>/<coll>.bson + .metadata.json.
+
+    Stock `mongorestore OUT` reads the result. Example:
+    paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip
+    """
+    with collection_progress() as progress:
+        result = _run(run_backup(uri, out, db_name=db, compress=gzip, progress=progress))
+    mb = result.bytes / 1e6
+    rate = result.documents / result.seconds if result.seconds else 0.0
+    console.print(
+        f"[green]backed up[/] {result.database}: {len(result.collections)} collections, "
+        f"{result.documents} documents, {mb:.1f} MB in {result.seconds:.1f} s "
+        f"({rate:.0f} docs/s) -> {out}"
+    )
+    _write_json(json_out, result.as_dict())
+
+
+@db_app.command()
+def restore(
+    uri: Annotated[str, typer.Option("--uri", help="URI of the database to restore into.")],
+    dir: Annotated[Path, typer.Option("--dir", help="Dump directory (ours or mongodump's).")],
+    drop: Annotated[
+        bool, typer.Option("--drop", help="Drop each target collection first.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Merge into non-empty collections (duplicates counted)."),
+    ] = False,
+    ns_include: Annotated[
+        list[str] | None,
+        typer.Option("--ns-include", help="Only these namespaces (db.coll, * wildcards)."),
+    ] = None,
+    ns_from: Annotated[
+        list[str] | None, typer.Option("--ns-from", help="Rename namespaces: pattern ...")
+    ] = None,
+    ns_to: Annotated[list[str] | None, typer.Option("--ns-to", help="... to this.")] = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Restore a dump: plain or gzip, our dumps or stock mongodump's; indexes from metadata.
+
+    Refuses a non-empty target unless --drop or --force. Example (rename the database):
+    paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'
+    """
+    mapper = _run(_mapper(ns_include or [], ns_from or [], ns_to or []))
+    with collection_progress() as progress:
+        result = _run(
+            run_restore(uri, dir, drop=drop, force=force, mapper=mapper, progress=progress)
+        )
+    for item in result.collections:
+        line = (
+            f"{item.source_namespace} -> {item.namespace}: {item.inserted} inserted, "
+            f"{item.duplicates} duplicates, {item.errors} errors, {item.indexes} indexes"
+        )
+        console.print(("[green]ok[/] " if not item.errors else "[red]errors[/] ") + line)
+        for sample in item.error_samples:
+            console.print(f"    {sample}")
+    console.print(
+        f"restored {result.total('inserted')} documents in {result.seconds:.1f} s "
+        f"({result.total('duplicates')} duplicates)"
+    )
+    _write_json(json_out, result.as_dict())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+async def _mapper(include: list[str], ns_from: list[str], ns_to: list[str]) -> NamespaceMapper:
+    return NamespaceMapper(include, ns_from, ns_to)
+
+
+def print_verify(report: VerifyReport) -> None:
+    table = Table(title=f"verify {report.source_db} -> {report.target_db}")
+    for column in ("collection", "source", "target", "missing", "extra", "changed", "indexes"):
+        table.add_column(column, justify="left" if column == "collection" else "right")
+    for c in report.collections:
+        index_diff = len(c.indexes_missing_in_target) + len(c.indexes_extra_in_target)
+        style = None if c.identical else "red"
+        table.add_row(
+            c.name,
+            str(c.source_count),
+            str(c.target_count),
+            str(c.missing_in_target.count),
+            str(c.extra_in_target.count),
+            str(c.different.count),
+            str(index_diff),
+            style=style,
+        )
+    console.print(table)
+    for c in report.collections:
+        for label, ids in (
+            ("missing in target", c.missing_in_target),
+            ("extra in target", c.extra_in_target),
+            ("changed", c.different),
+        ):
+            if ids.count:
+                console.print(f"  {c.name}: {label}: {', '.join(ids.sample)}")
+        for ix in c.indexes_missing_in_target:
+            console.print(f"  {c.name}: index missing in target: {ix}")
+        for ix in c.indexes_extra_in_target:
+            console.print(f"  {c.name}: index extra in target: {ix}")
+    verdict = "[green]IDENTICAL[/]" if report.identical else "[bold red]DIFFERENT[/]"
+    console.print(f"{verdict} ({report.seconds:.1f} s)")
+
+
+@db_app.command()
+def verify(
+    source: UriSource,
+    target: UriTarget,
+    db: DbName = None,
+    target_db: TargetDbName = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Compare two databases document by document (canonical BSON) and index by index.
+
+    Exit code 0 only when identical; 1 when they differ. Memory stays bounded (both sides are
+    streamed in _id order and merged). Example:
+    paletai db verify --source "$OLD_DB" --target "$NEW_DB" --json verify.json
+    """
+    report = _run(run_verify(source, target, db_name=db, target_db_name=target_db))
+    print_verify(report)
+    if json_out is not None:
+        report.write_json(json_out)
+    if not report.identical:
+        raise typer.Exit(1)
+
+
+class StatusLine:
+    """A live status table on a terminal; a plain line every few seconds otherwise."""
+
+    def __init__(self, engines: Callable[[], list[SyncEngine]], interval: float = 5.0) -> None:
+        self.engines = engines
+        self.interval = interval
+        self.last: dict[str, tuple[float, int]] = {}
+
+    def rows(self) -> list[tuple[str, str]]:
+        out = []
+        now = time.monotonic()
+        for engine in self.engines():
+            for s in engine.statuses:
+                key = f"{engine.source_db.name}->{engine.target_db.name}.{s.name}"
+                then, events = self.last.get(key, (now, s.events))
+                rate = (s.events - events) / (now - then) if now > then else 0.0
+                self.last[key] = (now, s.events)
+                copy = f"copied {s.copied}/{s.copy_total}"
+                text = (
+                    f"{s.phase:<8} {copy:<22} events {s.events} ({rate:.0f}/s) "
+                    f"lag {s.lag:.2f} s reconciles {s.reconciles} (fixed {s.reconcile_fixes})"
+                )
+                if s.write_errors:
+                    text += f" write errors {s.write_errors}"
+                if s.last_error and s.phase == "retrying":
+                    text += f" [{s.last_error}]"
+                out.append((s.name, text))
+        return out
+
+    def table(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        for name, text in self.rows():
+            table.add_row(f"[bold]{name}[/]", text)
+        return table
+
+    async def run(self) -> None:
+        if console.is_terminal:
+            with Live(self.table(), console=console, refresh_per_second=4) as live:
+                while True:
+                    await asyncio.sleep(0.5)
+                    live.update(self.table())
+        else:
+            while True:
+                await asyncio.sleep(self.interval)
+                for name, text in self.rows():
+                    console.print(f"{name}: {text}", soft_wrap=True)
+
+
+async def _with_signals(engines: Callable[[], list[SyncEngine]], main: Awaitable[T]) -> T:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for engine in engines():
+            engine.stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)
+    status = asyncio.create_task(StatusLine(engines).run())
+    try:
+        return await main
+    finally:
+        status.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await status
+
+
+async def _sync_main(
+    source: str,
+    target: str,
+    *,
+    db: str | None,
+    target_db: str | None,
+    until_synced: bool,
+    options: SyncOptions,
+    reset: bool,
+    wait_seconds: float | None,
+) -> dict[str, Any]:
+    engine = await open_engine(
+        source, target, db_name=db, target_db_name=target_db, options=options, reset=reset
+    )
+
+    async def main() -> dict[str, Any]:
+        await engine.start()
+        supervisor = asyncio.create_task(engine.supervise())
+        try:
+            if until_synced:
+                drain = asyncio.create_task(engine.drain(wait_seconds))
+                stopped = asyncio.create_task(engine.stopping.wait())
+                await asyncio.wait({drain, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if not drain.done():
+                    drain.cancel()
+                    raise OpsError("stopped before the target caught up")
+                drain.result()
+            else:
+                await engine.stopping.wait()
+                if engine.failure is not None:
+                    raise engine.failure
+        finally:
+            supervisor.cancel()
+        summary = engine.summary()
+        return {
+            "caught_up": until_synced,
+            "write_errors": summary.write_errors,
+            "collections": {n: vars(s) for n, s in summary.collections.items()},
+        }
+
+    try:
+        return await _with_signals(lambda: [engine], main())
+    finally:
+        await close_engine(engine)
+
+
+@db_app.command()
+def sync(
+    source: UriSource,
+    target: UriTarget,
+    db: DbName = None,
+    target_db: TargetDbName = None,
+    until_synced: Annotated[
+        bool, typer.Option("--until-synced", help="Exit 0 once the target has caught up.")
+    ] = False,
+    drop: Annotated[
+        bool, typer.Option("--drop", help="Drop non-empty target collections first.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Sync into non-empty target collections.")
+    ] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Forget the checkpoint and copy again.")
+    ] = False,
+    reconcile_interval: Annotated[
+        float, typer.Option(help="Seconds between _id-set reconciles.")
+    ] = 30.0,
+    timeout: Annotated[
+        float | None, typer.Option(help="With --until-synced: give up after this many seconds.")
+    ] = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Copy a live database and follow its changes (change streams) until stopped (Ctrl-C).
+
+    Restartable: resume tokens and copy progress are kept in the target's __paletai_sync
+    collection, so running the same command again continues where it stopped. Example:
+    paletai db sync --source "$OLD_DB" --target "$NEW_DB" --until-synced
+    """
+    options = SyncOptions(drop=drop, force=force, reconcile_interval=reconcile_interval)
+    result = _run(
+        _sync_main(
+            source,
+            target,
+            db=db,
+            target_db=target_db,
+            until_synced=until_synced,
+            options=options,
+            reset=reset,
+            wait_seconds=timeout,
+        )
+    )
+    _write_json(json_out, result)
+    if until_synced:
+        if result["write_errors"]:
+            _fail(f"caught up, but {result['write_errors']} writes failed (see above)", 1)
+        console.print("[green]synced[/]: the target has caught up with the source")
+
+
+@db_app.command()
+def cutover(
+    source: Annotated[str, typer.Option("--source", help="URI of the OLD database.")],
+    target: Annotated[str, typer.Option("--target", help="URI of the NEW database.")],
+    db: DbName = None,
+    target_db: TargetDbName = None,
+    service_url: Annotated[
+        str | None,
+        typer.Option(help="Old PaletAI's base URL: writes are stopped by its maintenance switch."),
+    ] = None,
+    admin_token: Annotated[
+        str, typer.Option(envvar="ADMIN_TOKEN", help="Bearer token for /admin/maintenance.")
+    ] = "",
+    stop_command: Annotated[
+        str | None,
+        typer.Option(help="Shell command that stops writes, e.g. 'az webapp stop -g RG -n APP'."),
+    ] = None,
+    start_command: Annotated[
+        str | None, typer.Option(help="Shell command that undoes --stop-command (on failure).")
+    ] = None,
+    reverse: Annotated[
+        bool,
+        typer.Option(help="Then sync NEW -> OLD until Ctrl-C, so a rollback loses nothing."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before stopping writes.")] = False,
+    catch_up_timeout: Annotated[float, typer.Option(help="Seconds to wait for the sync.")] = 600.0,
+    drain_timeout: Annotated[float, typer.Option(help="Seconds to drain once paused.")] = 120.0,
+    json_out: JsonOut = None,
+) -> None:
+    """The guided switch: sync, stop writes on the old side, drain, verify, report the pause.
+
+    Writes are stopped with the old PaletAI's maintenance switch (--service-url, ADMIN_TOKEN),
+    or with your own command (--stop-command) when the old side is not PaletAI. If the target
+    does not verify identical, writes are resumed (maintenance off, or --start-command).
+    Example: paletai db cutover --source "$OLD_DB" --target "$NEW_DB" \\
+    --service-url https://old.example.net --reverse --json cutover.json
+    """
+    switch: WriteSwitch
+    if service_url and stop_command:
+        _fail("give either --service-url or --stop-command, not both")
+    if service_url:
+        switch = MaintenanceSwitch(service_url, admin_token)
+    elif stop_command:
+        switch = CommandSwitch(stop_command, start_command)
+    else:
+        _fail("say how to stop writes: --service-url (PaletAI) or --stop-command")
+    if not yes and not typer.confirm(
+        f"Writes on the old side will be stopped ({switch.method}). Go on?", default=False
+    ):
+        raise typer.Exit(1)
+    _run(
+        _cutover_main(
+            source,
+            target,
+            switch,
+            db=db,
+            target_db=target_db,
+            reverse=reverse,
+            catch_up_timeout=catch_up_timeout,
+            drain_timeout=drain_timeout,
+            json_out=json_out,
+        )
+    )
+
+
+async def _cutover_main(
+    source: str,
+    target: str,
+    switch: WriteSwitch,
+    *,
+    db: str | None,
+    target_db: str | None,
+    reverse: bool,
+    catch_up_timeout: float,
+    drain_timeout: float,
+    json_out: Path | None,
+) -> None:
+    try:
+        report, reverse_engine = await run_cutover(
+            source,
+            target,
+            switch,
+            db_name=db,
+            target_db_name=target_db,
+            reverse=reverse,
+            catch_up_timeout=catch_up_timeout,
+            drain_timeout=drain_timeout,
+            step=lambda msg: console.print(f"[cyan]>[/] {msg}"),
+        )
+    except CutoverFailed as exc:
+        if exc.verify is not None:
+            print_verify(exc.verify)
+        if json_out is not None:
+            exc.report.write_json(json_out)
+        raise
+    if json_out is not None:
+        report.write_json(json_out)
+    console.print(
+        f"[bold green]READY[/]: target verified identical; write pause "
+        f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
+        f"drain {report.drain_seconds:.2f} s, verify {report.verify_seconds:.2f} s). "
+        "Point the app at the new database now."
+    )
+    if reverse_engine is None:
+        return
+    console.print(
+        "[cyan]>[/] reverse sync NEW -> OLD running: a rollback loses nothing. Ctrl-C to end."
+    )
+
+    async def follow() -> None:
+        supervisor = asyncio.create_task(reverse_engine.supervise())
+        try:
+            await reverse_engine.stopping.wait()
+        finally:
+            supervisor.cancel()
+        if reverse_engine.failure is not None:
+            raise reverse_engine.failure
+
+    try:
+        await _with_signals(lambda: [reverse_engine], follow())
+    finally:
+        await close_engine(reverse_engine)
+    console.print("reverse sync stopped")
+
+
+if __name__ == "__main__":
+    db_app()

@@ -1,0 +1,203 @@
+"""The directory layout stock mongodump writes (and mongorestore reads).
+
+    DIR/prelude.json                         {"ServerVersion": ..., "ToolVersion": ...}
+    DIR/<db>/<coll>.bson[.gz]                BSON documents back to back
+    DIR/<db>/<coll>.metadata.json[.gz]       canonical Extended JSON v2: options, indexes, uuid,
+                                             collectionName, type
+
+Readers accept both plain and gzip files, and metadata with legacy (plain JSON) numbers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import bson
+from bson import json_util
+from bson.raw_bson import RawBSONDocument
+
+from paletai.ops.common import RAW_CODEC, OpsError
+
+PRELUDE = "prelude.json"
+BSON_SUFFIX = ".bson"
+METADATA_SUFFIX = ".metadata.json"
+MAX_BSON_SIZE = 16 * 1024 * 1024 + 16 * 1024  # 16 MB plus mongod's internal slack
+
+
+def metadata_json(
+    *, collection: str, options: dict[str, Any], indexes: list[dict[str, Any]], uuid_hex: str
+) -> str:
+    """Metadata in canonical Extended JSON v2, in the key order mongodump writes."""
+    doc = {
+        "indexes": [dict(ix) for ix in indexes],
+        "uuid": uuid_hex,
+        "collectionName": collection,
+        "type": "collection",
+    }
+    canonical = json_util.CANONICAL_JSON_OPTIONS
+    return json_util.dumps({"options": options, **doc}, json_options=canonical)
+
+
+def prelude_json(server_version: str, tool_version: str) -> str:
+    return json.dumps({"ServerVersion": server_version, "ToolVersion": tool_version})
+
+
+def open_write(path: Path, *, compress: bool) -> IO[bytes]:
+    if compress:
+        return cast(IO[bytes], gzip.open(path.with_name(path.name + ".gz"), "wb", compresslevel=6))
+    return path.open("wb", buffering=1024 * 1024)
+
+
+def _open_read(path: Path) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb", buffering=1024 * 1024)
+
+
+def read_raw_documents(path: Path) -> Iterator[RawBSONDocument]:
+    """The documents of a .bson or .bson.gz file, as raw BSON, one at a time."""
+    with _open_read(path) as stream:
+        offset = 0
+        while True:
+            head = stream.read(4)
+            if not head:
+                return
+            if len(head) < 4:
+                raise OpsError(f"{path}: truncated at byte {offset} (partial length prefix)")
+            (size,) = struct.unpack("<i", head)
+            if size < 5 or size > MAX_BSON_SIZE:
+                raise OpsError(
+                    f"{path}: not BSON at byte {offset} (document length {size}); "
+                    "is this a mongodump .bson file?"
+                )
+            body = stream.read(size - 4)
+            if len(body) != size - 4 or body[-1:] != b"\x00":
+                raise OpsError(f"{path}: truncated document at byte {offset}")
+            yield RawBSONDocument(head + body, RAW_CODEC)
+            offset += size
+
+
+def read_json_file(path: Path) -> Any:
+    with _open_read(path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8").read()
+    try:
+        # json_util reads canonical and relaxed Extended JSON and plain (legacy) numbers alike.
+        return json_util.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise OpsError(f"{path}: not valid Extended JSON ({exc})") from exc
+
+
+@dataclass
+class DumpedCollection:
+    db: str
+    name: str
+    data_path: Path | None
+    metadata_path: Path | None
+    options: dict[str, Any] = field(default_factory=dict)
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.db}.{self.name}"
+
+    @property
+    def size_bytes(self) -> int:
+        return self.data_path.stat().st_size if self.data_path else 0
+
+
+def _strip(name: str, suffix: str) -> str | None:
+    for ending in (suffix, suffix + ".gz"):
+        if name.endswith(ending):
+            return name[: -len(ending)]
+    return None
+
+
+def _scan_db_dir(db_dir: Path) -> list[DumpedCollection]:
+    found: dict[str, DumpedCollection] = {}
+    for path in sorted(db_dir.iterdir()):
+        if not path.is_file():
+            continue
+        meta_name = _strip(path.name, METADATA_SUFFIX)
+        data_name = None if meta_name is not None else _strip(path.name, BSON_SUFFIX)
+        name = meta_name if meta_name is not None else data_name
+        if name is None:
+            continue
+        item = found.setdefault(name, DumpedCollection(db_dir.name, name, None, None))
+        if meta_name is not None:
+            item.metadata_path = path
+        else:
+            item.data_path = path
+    collections = []
+    for item in found.values():
+        if item.name.startswith("system."):
+            continue
+        if item.metadata_path is not None:
+            meta = read_json_file(item.metadata_path)
+            if not isinstance(meta, dict):
+                raise OpsError(f"{item.metadata_path}: metadata is not a JSON object")
+            item.options = dict(meta.get("options") or {})
+            # Stock dumps of old servers carry "ns" in each index; `indexes` may be null there.
+            item.indexes = [dict(ix) for ix in (meta.get("indexes") or [])]
+            if meta.get("type", "collection") != "collection":
+                continue
+        collections.append(item)
+    return collections
+
+
+def read_dump(directory: Path) -> list[DumpedCollection]:
+    """The collections of a dump directory (DIR/<db>/...), or of one database's folder."""
+    if not directory.is_dir():
+        raise OpsError(f"{directory} is not a directory")
+    collections: list[DumpedCollection] = []
+    subdirs = [p for p in sorted(directory.iterdir()) if p.is_dir()]
+    for sub in subdirs:
+        collections.extend(_scan_db_dir(sub))
+    if not collections:
+        # `mongorestore --db X DIR/X` style: the folder of one database.
+        collections = _scan_db_dir(directory)
+    if not collections:
+        raise OpsError(
+            f"{directory} is not a dump: expected DIR/<db>/<collection>.bson "
+            "and <collection>.metadata.json files (as mongodump writes them)"
+        )
+    return collections
+
+
+def count_bson_file(path: Path) -> tuple[int, int]:
+    """(documents, bytes) in a .bson file, reading only the length prefixes (plain files)."""
+    if path.name.endswith(".gz"):
+        return -1, path.stat().st_size
+    docs = 0
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        offset = 0
+        while offset < size:
+            stream.seek(offset)
+            head = stream.read(4)
+            if len(head) < 4:
+                break
+            offset += struct.unpack("<i", head)[0]
+            docs += 1
+    return docs, size
+
+
+def encode_index_for_dump(spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    """An index spec as mongodump stores it (no `ns`, which modern servers refuse)."""
+    out = {k: v for k, v in spec.items() if k != "ns"}
+    out.setdefault("v", 2)
+    return out
+
+
+def raw_size(doc: RawBSONDocument) -> int:
+    return len(doc.raw)
+
+
+def decode_raw(doc: RawBSONDocument) -> dict[str, Any]:
+    return bson.decode(doc.raw)

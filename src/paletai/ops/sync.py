@@ -1,0 +1,585 @@
+"""`paletai db sync`: copy a live database and keep the copy current, for a zero-downtime move.
+
+Per collection: open the change stream first (its resume token marks "before the copy"), copy the
+documents, then replay every change since that token. Change events are treated as hints that
+some `_id`s changed: the engine re-reads those `_id`s from the source and makes the target match
+(replace the whole document, or delete it when the source has none). That is idempotent, so a
+replayed event or a re-copied batch never doubles anything, and it does not trust event payloads,
+which some servers send stale or lossy. Resume tokens and copy progress are checkpointed in the
+target (`__paletai_sync`), so a killed sync restarts where it stopped. The `_id` sets of both
+sides are reconciled periodically, because some sources send no delete events at all (Cosmos DB's
+RU API) and a resumed range copy cannot see `_id`s of other types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+from pymongo import DeleteOne, ReplaceOne
+from pymongo.asynchronous.change_stream import AsyncCollectionChangeStream
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
+
+from paletai.db.client import describe_hosts
+from paletai.ops.common import (
+    RAW_CODEC,
+    SYNC_STATE_COLLECTION,
+    OpsError,
+    RawClient,
+    RawCollection,
+    RawDatabase,
+    connect,
+    create_indexes,
+    database_from_uri,
+    id_bytes,
+    index_specs,
+    user_collections,
+)
+from paletai.ops.verify import OrderDisagrees, hashed_compare, merge_compare
+
+COPY_BATCH = 1000
+EVENT_BATCH = 1000
+APPLY_CHUNK = 500
+DUPLICATE_KEY = 11000
+HISTORY_LOST = {136, 280, 286}  # CappedPositionLost, ChangeStreamFatalError, HistoryLost
+
+# Called after each applied batch with (collection, documents written, monotonic time); benchmarks
+# use it to measure the write-to-target lag end to end.
+ApplyObserver = Callable[[str, list[RawBSONDocument], float], None]
+
+
+@dataclass
+class CollectionStatus:
+    name: str
+    phase: str = "starting"  # starting | copy | stream | retrying | stopped
+    copied: int = 0
+    copy_total: int = 0
+    events: int = 0
+    keys_applied: int = 0
+    lag: float = 0.0
+    caught_up: bool = False
+    reconciles: int = 0
+    reconcile_fixes: int = 0
+    write_errors: int = 0
+    retries: int = 0
+    last_error: str | None = None
+    drained_generation: int = 0
+
+
+@dataclass
+class SyncOptions:
+    drop: bool = False
+    force: bool = False
+    poll_interval: float = 0.05
+    reconcile_interval: float = 30.0
+    retry_initial: float = 0.5
+    retry_max: float = 5.0
+    observer: ApplyObserver | None = None
+
+
+def _event_time(event: Mapping[str, Any]) -> dt.datetime | None:
+    wall = event.get("wallTime")
+    if isinstance(wall, dt.datetime):
+        return wall
+    cluster = event.get("clusterTime")
+    if isinstance(cluster, bson.Timestamp):
+        return cluster.as_datetime()
+    if isinstance(cluster, dt.datetime):
+        return cluster
+    return None
+
+
+def event_ids(event: Mapping[str, Any]) -> list[Any]:
+    """The `_id`s an event says changed: documentKey._id, and fullDocument._id when present.
+
+    On MongoDB they are the same value; taking both costs one extra lookup at worst and keeps
+    the sync right on servers that report one of them in the wrong type.
+    """
+    ids: list[Any] = []
+    key = event.get("documentKey")
+    if isinstance(key, Mapping) and "_id" in key:
+        ids.append(key["_id"])
+    full = event.get("fullDocument")
+    if isinstance(full, Mapping) and "_id" in full:
+        ids.append(full["_id"])
+    return ids
+
+
+class _Recopy(Exception):
+    """The change stream can no longer be resumed: copy the collection again."""
+
+
+class CollectionSync:
+    """Copies and then follows one collection. All target writes of a collection go through
+    this one coroutine, so an event and a reconcile never race each other on the same `_id`."""
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        name: str,
+    ) -> None:
+        self.engine = engine
+        self.name = name
+        self.status = CollectionStatus(name)
+        self.source: RawCollection = engine.source_db.get_collection(name, codec_options=RAW_CODEC)
+        self.target: RawCollection = engine.target_db.get_collection(name, codec_options=RAW_CODEC)
+        self.state_coll = engine.target_db.get_collection(SYNC_STATE_COLLECTION)
+        self._recopy = False
+
+    # -- checkpoint -----------------------------------------------------------------------
+
+    async def load_state(self) -> dict[str, Any] | None:
+        doc = await self.state_coll.find_one({"_id": self.name})
+        if doc is None:
+            return None
+        state: dict[str, Any] = bson.decode(doc.raw, RAW_CODEC.with_options(document_class=dict))
+        if state.get("source") != self.engine.source_id:
+            raise OpsError(
+                f"the target's sync checkpoint for {self.name!r} belongs to a sync from "
+                f"{state.get('source')!r}, not {self.engine.source_id!r}; use --reset to start over"
+            )
+        return state
+
+    async def save_state(self, **fields: Any) -> None:
+        update: dict[str, Any] = {
+            "$set": {
+                **fields,
+                "source": self.engine.source_id,
+                "updated_at": dt.datetime.now(dt.UTC),
+            }
+        }
+        await self.state_coll.update_one({"_id": self.name}, update, upsert=True)
+
+    # -- main loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = self.engine.options.retry_initial
+        while not self.engine.stopping.is_set():
+            try:
+                if self._recopy:
+                    await self._open_new_copy(mode="recopy")
+                    self._recopy = False
+                await self._run_once()
+                if self.engine.stopping.is_set():
+                    break
+                return
+            except _Recopy as exc:
+                self.status.last_error = str(exc)
+                self._recopy = True
+                continue
+            except (ConnectionFailure, OperationFailure) as exc:
+                if isinstance(exc, OperationFailure) and not _retryable(exc):
+                    raise
+                self.status.phase = "retrying"
+                self.status.retries += 1
+                self.status.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.engine.stopping.wait(), delay)
+                delay = min(delay * 2, self.engine.options.retry_max)
+                continue
+            delay = self.engine.options.retry_initial
+        self.status.phase = "stopped"
+
+    async def _open_new_copy(self, *, mode: str) -> dict[str, Any]:
+        # Open the change stream before copying: its token marks a point before any copied read.
+        stream = await self.source.watch(full_document="updateLookup")
+        try:
+            token = stream.resume_token
+        finally:
+            await stream.close()
+        if token is None:
+            raise OpsError(f"the source gave no change-stream resume token for {self.name!r}")
+        state = {"phase": "copy", "mode": mode, "token": _plain(token), "copied": 0}
+        await self.state_coll.update_one({"_id": self.name}, {"$unset": {"last_id": ""}})
+        await self.save_state(**state)
+        return state
+
+    async def _run_once(self) -> None:
+        state = await self.load_state()
+        if state is None:
+            state = await self._open_new_copy(mode="fresh")
+        if state["phase"] == "copy":
+            if not await self._copy(state):
+                return
+            await create_indexes(self.target, await index_specs(self.source))
+            await self.save_state(phase="stream")
+            state["phase"] = "stream"
+            # A resumed range copy sees only _ids above the last one of the same type.
+            await self.reconcile()
+        else:
+            await create_indexes(self.target, await index_specs(self.source))
+        await self._follow(state["token"])
+
+    # -- copy -------------------------------------------------------------------------------
+
+    async def _copy(self, state: dict[str, Any]) -> bool:
+        """Copy the documents past the checkpoint; False when stopped before the end."""
+        self.status.phase = "copy"
+        self.status.copy_total = await self.source.estimated_document_count()
+        self.status.copied = int(state.get("copied", 0))
+        query: dict[str, Any] = {"_id": {"$gt": state["last_id"]}} if "last_id" in state else {}
+        upsert = state.get("mode") == "recopy"
+        cursor = self.source.find(query, batch_size=COPY_BATCH).sort("_id", 1)
+        batch: list[RawBSONDocument] = []
+        async for doc in cursor:
+            batch.append(doc)
+            if len(batch) >= COPY_BATCH:
+                await self._copy_batch(batch, upsert=upsert)
+                batch = []
+            if self.engine.stopping.is_set():
+                return False
+        if batch:
+            await self._copy_batch(batch, upsert=upsert)
+        return True
+
+    async def _copy_batch(self, batch: list[RawBSONDocument], *, upsert: bool) -> None:
+        if upsert:
+            await self._write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in batch])
+        else:
+            try:
+                await self.target.insert_many(batch, ordered=False)
+            except BulkWriteError as exc:
+                # Duplicates: the batch copied just before a crash. Changes since are replayed.
+                others = [e for e in exc.details["writeErrors"] if e.get("code") != DUPLICATE_KEY]
+                if others:
+                    self._note_write_errors(others)
+        self.status.copied += len(batch)
+        await self.save_state(last_id=batch[-1]["_id"], copied=self.status.copied)
+
+    # -- follow -----------------------------------------------------------------------------
+
+    async def _follow(self, token: Mapping[str, Any]) -> None:
+        self.status.phase = "stream"
+        try:
+            stream = await self.source.watch(full_document="updateLookup", resume_after=token)
+        except OperationFailure as exc:
+            if exc.code in HISTORY_LOST:
+                raise _Recopy(f"change history lost ({exc.code}); copying again") from exc
+            raise
+        engine = self.engine
+        last_reconcile = time.monotonic()
+        try:
+            while not engine.stopping.is_set():
+                generation = engine.drain_generation
+                drained = await self._pull_and_apply(stream)
+                if not drained:
+                    continue
+                due = time.monotonic() - last_reconcile >= engine.options.reconcile_interval
+                wants_drain = generation > self.status.drained_generation
+                if due or wants_drain:
+                    fixes = await self.reconcile()
+                    last_reconcile = time.monotonic()
+                    if wants_drain and fixes == 0 and await self._pull_and_apply(stream):
+                        self.status.drained_generation = generation
+                        engine.notify()
+                        continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(engine.stopping.wait(), engine.options.poll_interval)
+        finally:
+            await stream.close()
+
+    async def _pull_and_apply(self, stream: AsyncCollectionChangeStream[RawBSONDocument]) -> bool:
+        """Apply the events available now; True when the stream had nothing more to give."""
+        events: list[RawBSONDocument] = []
+        drained = False
+        try:
+            while len(events) < EVENT_BATCH:
+                event = await stream.try_next()
+                if event is None:
+                    drained = True
+                    break
+                events.append(event)
+        except OperationFailure as exc:
+            if exc.code in HISTORY_LOST:
+                raise _Recopy(f"change history lost ({exc.code}); copying again") from exc
+            raise
+        if events:
+            restart = False
+            ids: list[Any] = []
+            for event in events:
+                kind = event.get("operationType")
+                if kind in {"drop", "rename", "dropDatabase", "invalidate"}:
+                    restart = True
+                ids.extend(event_ids(event))
+            await self.apply_ids(ids)
+            self.status.events += len(events)
+            when = _event_time(events[-1])
+            if when is not None:
+                self.status.lag = max(0.0, (dt.datetime.now(dt.UTC) - _aware(when)).total_seconds())
+            if restart:
+                raise _Recopy(f"the source collection was {events[-1].get('operationType')}ped")
+        elif drained:
+            self.status.lag = 0.0
+        self.status.caught_up = drained
+        token = stream.resume_token
+        if token is not None and (events or drained):
+            await self.save_state(token=_plain(token))
+        return drained
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def apply_ids(self, ids: Iterable[Any]) -> int:
+        """Make the target's documents with these _ids equal the source's (or absent)."""
+        unique: dict[bytes, Any] = {}
+        for value in ids:
+            unique.setdefault(id_bytes(value), value)
+        values = list(unique.values())
+        for start in range(0, len(values), APPLY_CHUNK):
+            chunk = values[start : start + APPLY_CHUNK]
+            found: dict[bytes, RawBSONDocument] = {}
+            async for doc in self.source.find({"_id": {"$in": chunk}}):
+                found[id_bytes(doc["_id"])] = doc
+            ops: list[ReplaceOne[RawBSONDocument] | DeleteOne] = []
+            for value in chunk:
+                current = found.get(id_bytes(value))
+                if current is not None:
+                    ops.append(ReplaceOne({"_id": current["_id"]}, current, upsert=True))
+                else:
+                    ops.append(DeleteOne({"_id": value}))
+            await self._write(ops)
+            self.status.keys_applied += len(chunk)
+            if self.engine.options.observer is not None:
+                self.engine.options.observer(self.name, list(found.values()), time.monotonic())
+        return len(values)
+
+    async def _write(self, ops: list[ReplaceOne[RawBSONDocument] | DeleteOne]) -> None:
+        if not ops:
+            return
+        try:
+            await self.target.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            # A unique key can clash for a moment when two documents swap a value: once the
+            # others are written, the clashing ones go through.
+            again = [ops[e["index"]] for e in errors if e.get("code") == DUPLICATE_KEY]
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if again:
+                try:
+                    await self.target.bulk_write(again, ordered=False)
+                except BulkWriteError as retry_exc:
+                    others.extend(retry_exc.details["writeErrors"])
+            if others:
+                self._note_write_errors(others)
+
+    def _note_write_errors(self, errors: list[dict[str, Any]]) -> None:
+        self.status.write_errors += len(errors)
+        self.status.last_error = f"write error: {errors[0].get('errmsg')}"
+
+    # -- reconcile --------------------------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """Compare the _id sets of both sides; re-apply every _id found on one side only."""
+        diff = _IdCollector()
+        try:
+            await merge_compare(self.source, self.target, diff, ids_only=True)
+        except OrderDisagrees:
+            diff = _IdCollector()
+            await hashed_compare(self.source, self.target, diff, ids_only=True)
+        fixes = len(diff.ids)
+        if fixes:
+            await self.apply_ids(diff.ids)
+        self.status.reconciles += 1
+        self.status.reconcile_fixes += fixes
+        return fixes
+
+
+class _IdCollector:
+    def __init__(self) -> None:
+        self.ids: list[Any] = []
+
+    def missing(self, value: Any) -> None:
+        self.ids.append(value)
+
+    def extra(self, value: Any) -> None:
+        self.ids.append(value)
+
+    def different(self, value: Any) -> None:
+        self.ids.append(value)
+
+
+def _retryable(exc: OperationFailure) -> bool:
+    return bool(
+        exc.has_error_label("ResumableChangeStreamError")
+        or exc.has_error_label("RetryableWriteError")
+        or exc.code in {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+    )
+
+
+def _plain(token: Any) -> dict[str, Any]:
+    if isinstance(token, RawBSONDocument):
+        return bson.decode(token.raw)
+    return dict(token)
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class SyncSummary:
+    collections: dict[str, CollectionStatus] = field(default_factory=dict)
+
+    @property
+    def write_errors(self) -> int:
+        return sum(s.write_errors for s in self.collections.values())
+
+
+class SyncEngine:
+    """Runs one CollectionSync per source collection; picks up collections created later."""
+
+    def __init__(
+        self,
+        source_client: RawClient,
+        target_client: RawClient,
+        source_db: str,
+        target_db: str,
+        *,
+        source_id: str,
+        options: SyncOptions | None = None,
+    ) -> None:
+        self.source_client = source_client
+        self.target_client = target_client
+        self.source_db: RawDatabase = source_client.get_database(source_db, codec_options=RAW_CODEC)
+        self.target_db: RawDatabase = target_client.get_database(target_db, codec_options=RAW_CODEC)
+        self.source_id = source_id
+        self.options = options or SyncOptions()
+        self.workers: dict[str, CollectionSync] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.stopping = asyncio.Event()
+        self.drain_generation = 0
+        self._changed = asyncio.Condition()
+        self.failure: BaseException | None = None
+
+    @property
+    def statuses(self) -> list[CollectionStatus]:
+        return [w.status for w in self.workers.values()]
+
+    def notify(self) -> None:
+        async def _notify() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        asyncio.ensure_future(_notify())
+
+    async def check_target(self) -> None:
+        """Refuse a target that holds data this sync did not write, unless told otherwise."""
+        state = self.target_db.get_collection(SYNC_STATE_COLLECTION)
+        started = {str(d["_id"]) async for d in state.find({}, {"_id": 1})}
+        busy = []
+        for name in await user_collections(self.source_db):
+            if name in started:
+                continue
+            count = await self.target_db[name].estimated_document_count()
+            if count and self.options.drop:
+                await self.target_db.drop_collection(name)
+            elif count:
+                busy.append(f"{name} ({count} documents)")
+        if busy and not self.options.force:
+            raise OpsError(
+                f"the target database {self.target_db.name!r} is not empty: "
+                + ", ".join(busy)
+                + ". Use --drop to replace these collections or --force to sync into them."
+            )
+
+    async def _start_new_collections(self) -> None:
+        for name in await user_collections(self.source_db):
+            if name not in self.workers:
+                worker = CollectionSync(self, name)
+                self.workers[name] = worker
+                self.tasks[name] = asyncio.create_task(self._guard(worker), name=f"sync {name}")
+
+    async def _guard(self, worker: CollectionSync) -> None:
+        try:
+            await worker.run()
+        except Exception as exc:
+            self.failure = exc
+            worker.status.last_error = str(exc)
+            self.stopping.set()
+            raise
+
+    async def start(self) -> None:
+        await self.check_target()
+        await self._start_new_collections()
+
+    async def supervise(self) -> None:
+        """Until stopped: look for new collections now and then (source outages are retried)."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.options.reconcile_interval)
+            if self.stopping.is_set():
+                break
+            with contextlib.suppress(PyMongoError):
+                await self._start_new_collections()
+
+    async def drain(self, wait_seconds: float | None = None) -> None:
+        """Return once every collection has applied everything the source had when called,
+        and a reconcile after that found both `_id` sets equal."""
+        self.drain_generation += 1
+        generation = self.drain_generation
+        await self._start_new_collections()
+
+        async def wait() -> None:
+            async with self._changed:
+                while (
+                    not all(s.drained_generation >= generation for s in self.statuses)
+                    and not self.stopping.is_set()
+                ):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), 0.5)
+            if self.failure is not None:
+                raise self.failure
+
+        await asyncio.wait_for(wait(), wait_seconds)
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for task in self.tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+
+    def summary(self) -> SyncSummary:
+        return SyncSummary(collections={w.name: w.status for w in self.workers.values()})
+
+
+async def open_engine(
+    source_uri: str,
+    target_uri: str,
+    *,
+    db_name: str | None = None,
+    target_db_name: str | None = None,
+    options: SyncOptions | None = None,
+    reset: bool = False,
+    timeout_ms: int = 5000,
+) -> SyncEngine:
+    """Connect both sides (with clear errors) and build an engine; the caller closes clients."""
+    src_name = database_from_uri(source_uri, db_name)
+    tgt_name = database_from_uri(target_uri, target_db_name or db_name)
+    source = await connect(source_uri, role="source", timeout_ms=timeout_ms)
+    try:
+        target = await connect(target_uri, role="target", timeout_ms=timeout_ms)
+    except BaseException:
+        await source.close()
+        raise
+    if reset:
+        await target[tgt_name].drop_collection(SYNC_STATE_COLLECTION)
+    return SyncEngine(
+        source,
+        target,
+        src_name,
+        tgt_name,
+        source_id=f"{describe_hosts(source_uri)}/{src_name}",
+        options=options,
+    )
+
+
+async def close_engine(engine: SyncEngine) -> None:
+    await engine.stop()
+    await engine.source_client.close()
+    await engine.target_client.close()

@@ -1,0 +1,312 @@
+"""`paletai db verify`: prove two databases identical, document by document, in bounded memory.
+
+Both sides are streamed sorted by `_id` and merged. The merge needs both servers to sort `_id`s
+the way MongoDB specifies (see `bson_sort_key`); when a side's order disagrees (a server that sorts
+mixed types differently), that collection falls back to comparing digests keyed by `_id`, which
+costs memory proportional to the number of documents (about 60 bytes each) but stays exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bson import json_util
+from bson.raw_bson import RawBSONDocument
+
+from paletai.ops.common import (
+    RAW_CODEC,
+    IndexShape,
+    RawCollection,
+    RawDatabase,
+    bson_sort_key,
+    connect,
+    database_from_uri,
+    id_bytes,
+    index_shape,
+    index_specs,
+    is_id_index,
+    user_collections,
+)
+
+SAMPLE_LIMIT = 20
+PREFETCH_BATCHES = 4
+BATCH_SIZE = 1000
+
+
+def describe_id(value: Any) -> str:
+    return json_util.dumps(value, json_options=json_util.RELAXED_JSON_OPTIONS)
+
+
+@dataclass
+class IdList:
+    """A count and the first few `_id`s of one kind of difference."""
+
+    count: int = 0
+    sample: list[str] = field(default_factory=list)
+
+    def add(self, value: Any) -> None:
+        self.count += 1
+        if len(self.sample) < SAMPLE_LIMIT:
+            self.sample.append(describe_id(value))
+
+
+@dataclass
+class CollectionReport:
+    name: str
+    source_count: int = 0
+    target_count: int = 0
+    in_source: bool = True
+    in_target: bool = True
+    missing_in_target: IdList = field(default_factory=IdList)
+    extra_in_target: IdList = field(default_factory=IdList)
+    different: IdList = field(default_factory=IdList)
+    indexes_missing_in_target: list[str] = field(default_factory=list)
+    indexes_extra_in_target: list[str] = field(default_factory=list)
+    merge: str = "sorted"  # or "hashed" when a server's _id order disagreed
+
+    @property
+    def identical(self) -> bool:
+        return (
+            self.in_source == self.in_target
+            and self.source_count == self.target_count
+            and not self.missing_in_target.count
+            and not self.extra_in_target.count
+            and not self.different.count
+            and not self.indexes_missing_in_target
+            and not self.indexes_extra_in_target
+        )
+
+
+@dataclass
+class VerifyReport:
+    source_db: str
+    target_db: str
+    collections: list[CollectionReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def identical(self) -> bool:
+        return all(c.identical for c in self.collections)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["identical"] = self.identical
+        for item, coll in zip(data["collections"], self.collections, strict=True):
+            item["identical"] = coll.identical
+        return data
+
+    def write_json(self, path: Path) -> None:
+        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+
+
+class OrderDisagrees(Exception):
+    """A server returned `_id`s out of MongoDB's order; fall back to the hashed comparison."""
+
+
+async def _batches(coll: RawCollection, *, ids_only: bool) -> AsyncIterator[list[RawBSONDocument]]:
+    """Batches sorted by _id, fetched ahead in a task so both servers work at the same time."""
+    queue: asyncio.Queue[list[RawBSONDocument] | BaseException | None] = asyncio.Queue(
+        PREFETCH_BATCHES
+    )
+
+    async def produce() -> None:
+        try:
+            projection = {"_id": 1} if ids_only else None
+            cursor = coll.find({}, projection, batch_size=BATCH_SIZE).sort("_id", 1)
+            batch: list[RawBSONDocument] = []
+            async for doc in cursor:
+                batch.append(doc)
+                if len(batch) >= BATCH_SIZE:
+                    await queue.put(batch)
+                    batch = []
+            if batch:
+                await queue.put(batch)
+            await queue.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            await queue.put(exc)
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def sorted_ids_docs(
+    coll: RawCollection, *, ids_only: bool = False
+) -> AsyncGenerator[tuple[tuple[Any, ...], Any, RawBSONDocument], None]:
+    """(sort key, _id, document) in _id order; OrderDisagrees if the server's order is not it."""
+    last: tuple[Any, ...] | None = None
+    async for batch in _batches(coll, ids_only=ids_only):
+        for doc in batch:
+            value = doc["_id"]
+            key = bson_sort_key(value)
+            if last is not None and key <= last:
+                raise OrderDisagrees
+            last = key
+            yield key, value, doc
+
+
+class DiffSink(Protocol):
+    """Receives the `_id`s that differ between two collections."""
+
+    def missing(self, value: Any) -> None: ...
+    def extra(self, value: Any) -> None: ...
+    def different(self, value: Any) -> None: ...
+
+
+class ReportSink:
+    def __init__(self, report: CollectionReport) -> None:
+        self.report = report
+
+    def missing(self, value: Any) -> None:
+        self.report.missing_in_target.add(value)
+
+    def extra(self, value: Any) -> None:
+        self.report.extra_in_target.add(value)
+
+    def different(self, value: Any) -> None:
+        self.report.different.add(value)
+
+
+async def merge_compare(
+    source: RawCollection, target: RawCollection, sink: DiffSink, *, ids_only: bool = False
+) -> None:
+    """Stream both sides in _id order and hand every difference to `sink`.
+
+    Raises OrderDisagrees (before or after some differences were reported) when a server's
+    order is not MongoDB's; callers then start over with `hashed_compare`.
+    """
+    src_iter = sorted_ids_docs(source, ids_only=ids_only)
+    tgt_iter = sorted_ids_docs(target, ids_only=ids_only)
+    try:
+        src = await anext(src_iter, None)
+        tgt = await anext(tgt_iter, None)
+        while src is not None or tgt is not None:
+            if tgt is None or (src is not None and src[0] < tgt[0]):
+                assert src is not None
+                sink.missing(src[1])
+                src = await anext(src_iter, None)
+            elif src is None or tgt[0] < src[0]:
+                sink.extra(tgt[1])
+                tgt = await anext(tgt_iter, None)
+            else:
+                if not ids_only and src[2].raw != tgt[2].raw:
+                    sink.different(src[1])
+                src = await anext(src_iter, None)
+                tgt = await anext(tgt_iter, None)
+    finally:
+        await src_iter.aclose()
+        await tgt_iter.aclose()
+
+
+def _digest(doc: RawBSONDocument, ids_only: bool) -> bytes:
+    return b"" if ids_only else hashlib.blake2b(doc.raw, digest_size=16).digest()
+
+
+async def hashed_compare(
+    source: RawCollection, target: RawCollection, sink: DiffSink, *, ids_only: bool = False
+) -> None:
+    """Exact comparison that does not depend on server sort order: _id -> digest of the source."""
+    projection = {"_id": 1} if ids_only else None
+    digests: dict[bytes, bytes] = {}
+    async for doc in source.find({}, projection, batch_size=BATCH_SIZE):
+        digests[id_bytes(doc["_id"])] = _digest(doc, ids_only)
+    async for doc in target.find({}, projection, batch_size=BATCH_SIZE):
+        entry = digests.pop(id_bytes(doc["_id"]), None)
+        if entry is None:
+            sink.extra(doc["_id"])
+        elif entry != _digest(doc, ids_only):
+            sink.different(doc["_id"])
+    for key in digests:
+        sink.missing(RawBSONDocument(key, RAW_CODEC)["_id"])
+
+
+async def index_shapes(coll: RawCollection) -> set[IndexShape]:
+    return {index_shape(spec) for spec in await index_specs(coll) if not is_id_index(spec)}
+
+
+async def compare_collection(
+    source_db: RawDatabase, target_db: RawDatabase, name: str, *, in_source: bool, in_target: bool
+) -> CollectionReport:
+    source = source_db.get_collection(name, codec_options=RAW_CODEC)
+    target = target_db.get_collection(name, codec_options=RAW_CODEC)
+    report = CollectionReport(name=name, in_source=in_source, in_target=in_target)
+    report.source_count, report.target_count = await asyncio.gather(
+        source.count_documents({}), target.count_documents({})
+    )
+    try:
+        await merge_compare(source, target, ReportSink(report))
+    except OrderDisagrees:
+        report = CollectionReport(
+            name=name,
+            in_source=in_source,
+            in_target=in_target,
+            source_count=report.source_count,
+            target_count=report.target_count,
+            merge="hashed",
+        )
+        await hashed_compare(source, target, ReportSink(report))
+    src_ix, tgt_ix = await asyncio.gather(index_shapes(source), index_shapes(target))
+    report.indexes_missing_in_target = sorted(s.describe() for s in src_ix - tgt_ix)
+    report.indexes_extra_in_target = sorted(s.describe() for s in tgt_ix - src_ix)
+    return report
+
+
+async def verify_databases(source_db: RawDatabase, target_db: RawDatabase) -> VerifyReport:
+    report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
+    started = time.perf_counter()
+    src_names, tgt_names = await asyncio.gather(
+        user_collections(source_db), user_collections(target_db)
+    )
+    for name in sorted(set(src_names) | set(tgt_names)):
+        report.collections.append(
+            await compare_collection(
+                source_db,
+                target_db,
+                name,
+                in_source=name in src_names,
+                in_target=name in tgt_names,
+            )
+        )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def verify(
+    source_uri: str,
+    target_uri: str,
+    *,
+    db_name: str | None = None,
+    target_db_name: str | None = None,
+) -> VerifyReport:
+    src_name = database_from_uri(source_uri, db_name)
+    tgt_name = database_from_uri(target_uri, target_db_name or db_name)
+    source = await connect(source_uri, role="source")
+    try:
+        target = await connect(target_uri, role="target")
+        try:
+            return await verify_databases(
+                source.get_database(src_name, codec_options=RAW_CODEC),
+                target.get_database(tgt_name, codec_options=RAW_CODEC),
+            )
+        finally:
+            await target.close()
+    finally:
+        await source.close()
