@@ -150,3 +150,15 @@ def test_parse_game_answer() -> None:
 def test_partial_json_keeps_the_unfinished_string() -> None:
     assert partial_json('{"title": "T", "html": "<canv') == {"title": "T", "html": "<canv"}
     assert partial_json("nothing") == {}
+
+
+@pytest.mark.parametrize("prompt", ["snake", "pong", "breakout", "flappy bird", "2048", "memory"])
+async def test_offline_games_pass_validation(prompt: str) -> None:
+    # The offline author goes through the same author_game as the SDK providers.
+    from paletai.generation.providers.base import GenerationRequest, no_progress
+    from paletai.generation.providers.offline import OfflineProvider
+
+    draft = await OfflineProvider().generate(
+        GenerationRequest(prompt=prompt, seed="s"), no_progress
+    )
+    assert validate_game_html(draft.html) == []

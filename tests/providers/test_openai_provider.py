@@ -187,3 +187,51 @@ async def test_refusal_is_reported(
 
     with pytest.raises(ProviderError, match="declined to write this game: Not that one"):
         await provider_for("openai").generate(REQUEST, progress)
+
+
+async def test_model_without_structured_outputs_falls_back_to_text(
+    fake: FakeLLM, provider_for: Callable[..., GameProvider], progress: ProgressLog
+) -> None:
+    refused = {
+        "error": {
+            "message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+            "supported with this model.",
+            "type": "invalid_request_error",
+            "param": "response_format",
+            "code": None,
+        }
+    }
+    fake.plan(raw_json(refused, status=400), text(f"```html\n{VALID_GAME_HTML}```"))
+    provider = provider_for("azure-openai")
+
+    draft = await provider.generate(REQUEST, progress)
+    await provider.generate(REQUEST, progress)
+
+    assert draft.html == VALID_GAME_HTML.strip()
+    first, second, third = fake.requests
+    assert "response_format" in first.body
+    assert "response_format" not in second.body
+    assert "response_format" not in third.body  # remembered
+
+
+async def test_azure_content_filter_is_named(
+    fake: FakeLLM, provider_for: Callable[..., GameProvider], progress: ProgressLog
+) -> None:
+    body = {
+        "error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+            "content management policy.",
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+        }
+    }
+    fake.plan(raw_json(body, status=400))
+
+    with pytest.raises(ProviderError) as caught:
+        await provider_for("azure-openai").generate(REQUEST, progress)
+
+    assert caught.value.message == "the AI provider's content filter blocked this prompt"
+    assert not caught.value.retryable
+    assert len(fake.requests) == 1

@@ -38,7 +38,12 @@ from paletai.generation.providers.common import (
     no_game_error,
     sdk_timeout,
 )
-from paletai.generation.providers.retry import RetryPolicy, call_with_retries
+from paletai.generation.providers.retry import (
+    ProviderRequestError,
+    RetryPolicy,
+    call_with_retries,
+    logger,
+)
 from paletai.generation.validation import parse_game_answer, strip_fences
 
 # After a failed call, `check()` reports "degraded" for this long.
@@ -74,6 +79,7 @@ class OpenAIProvider:
         self._policy = RetryPolicy.from_settings(settings)
         self._target = f"Azure deployment {self.model!r}" if azure else f"model {self.model!r}"
         self._last_failure: float | None = None
+        self._structured = True  # until the model refuses response_format json_schema
         key = settings.AZURE_OPENAI_API_KEY if azure else settings.OPENAI_API_KEY
         self._key_setting = "AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY"
         self._configured = key is not None and bool(key.get_secret_value())
@@ -136,7 +142,7 @@ class OpenAIProvider:
             {"role": "user", "content": prompt},
         ]
         try:
-            answer = await self._complete(messages, progress, structured=True)
+            answer = await self._first_answer(messages, progress)
             text, usage = answer.text, answer.usage
             if answer.finish_reason == "length":
                 # One continuation, in plain text: the schema would force a fresh object.
@@ -158,6 +164,24 @@ class OpenAIProvider:
         if fields is None:
             raise no_game_error(self.name)
         return make_draft(fields, provider=self.name, model=self.model, usage=usage)
+
+    async def _first_answer(
+        self, messages: list[ChatCompletionMessageParam], progress: Progress
+    ) -> _Answer:
+        """Structured output, unless the model or API version refuses `response_format`:
+        then plain text (the prompt still asks for the JSON; a fenced block is accepted)."""
+        if self._structured:
+            try:
+                return await self._complete(messages, progress, structured=True)
+            except ProviderRequestError as exc:
+                if not exc.about_response_format:
+                    raise
+                self._structured = False
+                logger.warning(
+                    "%s refuses json_schema structured outputs; using plain text from now on",
+                    self._target,
+                )
+        return await self._complete(messages, progress, structured=False)
 
     async def _complete(
         self,

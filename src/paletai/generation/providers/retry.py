@@ -45,6 +45,19 @@ _TIMEOUT_ERRORS = (openai.APITimeoutError, anthropic.APITimeoutError, TimeoutErr
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 
 
+class ProviderRequestError(ProviderError):
+    """The provider refused the request itself (HTTP 400, 404, 422, ...): never retried.
+
+    Carries what a provider may adapt to (a model without structured outputs), never the
+    provider's own text.
+    """
+
+    def __init__(self, message: str, *, status: int, about_response_format: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.about_response_format = about_response_format
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long one call may take and how often a failed call is tried again."""
@@ -118,20 +131,39 @@ def _classify(exc: BaseException, target: str) -> _Failure:
         if status in _RETRYABLE_STATUS or status >= 500:
             headers = dict(exc.response.headers) if exc.response is not None else None
             return _Failure(f"HTTP {status}", status, parse_retry_after(headers))
-        if status == 404:
-            raise ProviderError(f"the AI provider has no {target} (HTTP 404)") from None
-        logger.warning(
-            "AI provider refused the request for %s: HTTP %s (%s)",
-            target,
-            status,
-            type(exc).__name__,
-        )
-        raise ProviderError(
-            f"the AI provider refused the request for {target} (HTTP {status})"
-        ) from None
+        raise _refusal(exc, status, target) from None
     if isinstance(exc, _CONNECTION_ERRORS):
         return _Failure("connection error")
     raise exc
+
+
+def _refusal(
+    exc: openai.APIStatusError | anthropic.APIStatusError, status: int, target: str
+) -> ProviderRequestError:
+    if status == 404:
+        return ProviderRequestError(f"the AI provider has no {target} (HTTP 404)", status=status)
+    # Only codes and parameter names are read from the body: its text may quote the request.
+    code = exc.code if isinstance(exc, openai.APIStatusError) else exc.error_code
+    param = exc.param if isinstance(exc, openai.APIStatusError) else None
+    detail = exc.message.lower()
+    if code == "content_filter" or "content management policy" in detail:
+        return ProviderRequestError(
+            "the AI provider's content filter blocked this prompt", status=status
+        )
+    about_format = param == "response_format" or "response_format" in detail
+    logger.warning(
+        "AI provider refused the request for %s: HTTP %s (%s, code=%s, param=%s)",
+        target,
+        status,
+        type(exc).__name__,
+        code,
+        param,
+    )
+    return ProviderRequestError(
+        f"the AI provider refused the request for {target} (HTTP {status})",
+        status=status,
+        about_response_format=about_format,
+    )
 
 
 def _exhausted_message(failure: _Failure, attempts: int, policy: RetryPolicy) -> str:
