@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -10,13 +11,21 @@ from typing import Any
 
 import httpx
 import pytest
-from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings
+from azure.storage.blob import (
+    AccountSasPermissions,
+    BlobBlock,
+    BlobServiceClient,
+    ContentSettings,
+    ResourceTypes,
+    generate_account_sas,
+)
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
 from paletai.storage.cli import storage_app
 from paletai.storage.copy import BlobOutcome, ContainerCopier
+from tests.cloud.conftest import DEV_ACCOUNT, DEV_KEY
 
 runner = CliRunner()
 N_BLOBS = 7
@@ -243,3 +252,40 @@ def test_missing_source_container_is_a_clear_error(
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert "AccountKey" not in result.output
+
+
+def test_read_only_sas_source_is_enough(
+    source: BlobServiceClient,
+    azurite: str,
+    azurite_new_account: str,
+    container_name: str,
+    tmp_path: Path,
+) -> None:
+    # The old account may be handed over as a read-only SAS rather than its key.
+    sas = generate_account_sas(
+        DEV_ACCOUNT,
+        DEV_KEY,
+        resource_types=ResourceTypes(container=True, object=True),
+        permission=AccountSasPermissions(read=True, list=True),
+        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+    endpoint = azurite.split("BlobEndpoint=")[1].rstrip(";")
+    read_only = f"BlobEndpoint={endpoint};SharedAccessSignature={sas}"
+    args = ["--from", read_only, "--to", azurite_new_account, "--container", container_name]
+    data = run_copy(tmp_path, *args)["copy"]
+    assert (data["copied"], data["failed"], data["server_side"]) == (N_BLOBS, 0, N_BLOBS)
+    assert "sig=" not in data["source"]
+    assert dest_contents(azurite_new_account, container_name) == expected_contents()
+
+
+def test_private_destination_container_is_flagged(
+    source: BlobServiceClient, azurite: str, azurite_new_account: str, container_name: str
+) -> None:
+    with BlobServiceClient.from_connection_string(azurite_new_account) as new:
+        new.create_container(container_name)  # created by hand, private
+    result = runner.invoke(
+        storage_app,
+        ["copy", "--from", azurite, "--to", azurite_new_account, "--container", container_name],
+    )
+    assert result.exit_code == 0, result.output
+    assert "destination is private" in " ".join(result.output.split())

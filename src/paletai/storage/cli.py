@@ -144,6 +144,12 @@ def _summary(report: CopyReport, rewrite: RewriteReport | None) -> None:
         if rewrite.missing:
             table.add_row("image URLs left (blob not copied)", f"[red]{rewrite.missing}[/red]")
     console.print(table)
+    if report.destination_public is False:
+        console.print(
+            "[yellow]warning:[/yellow] the source container is public but the destination is "
+            "private: the images will not load from the new account until its access level is "
+            "'Blob' (see the log above for how)"
+        )
     for name, reason in sorted(report.failures.items())[:20]:
         console.print(f"[red]failed[/red] {name}: {reason}")
     if report.failed > 20:

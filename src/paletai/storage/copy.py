@@ -55,6 +55,8 @@ class CopyReport:
     bytes_skipped: int = 0
     server_side: int = 0
     streamed: int = 0
+    # False when the source is public but the destination container is private (images break).
+    destination_public: bool | None = None
     failures: dict[str, str] = field(default_factory=dict)
     # Names that are in the destination and verified identical (copied or skipped).
     present: set[str] = field(default_factory=set)
@@ -88,6 +90,7 @@ class CopyReport:
             "bytes_skipped": self.bytes_skipped,
             "server_side": self.server_side,
             "streamed": self.streamed,
+            "destination_public": self.destination_public,
             "failures": self.failures,
         }
 
@@ -173,17 +176,20 @@ class ContainerCopier:
         except ResourceNotFoundError:
             raise StorageError(f"source container {self.source_url} does not exist") from None
 
-    async def prepare_destination(self) -> None:
-        """Create the destination container, public if the source is."""
+    async def prepare_destination(self) -> bool | None:
+        """Create the destination container, public if the source is.
+
+        Returns whether the destination is publicly readable when the source is (else None).
+        """
         props = await self.src.get_container_properties()
         if props.public_access:
-            await ensure_public_container(self.dst)
-            return
+            return await ensure_public_container(self.dst)
         try:
             await self.dst.create_container()
         except HttpResponseError as exc:
             if error_code(exc) != "ContainerAlreadyExists":
                 raise
+        return None
 
     async def run(
         self,
@@ -193,9 +199,10 @@ class ContainerCopier:
         """Copy every blob (or the first `limit` that need copying) and verify each."""
         if blobs is None:
             blobs = await self.list_source()
-        await self.prepare_destination()
+        public = await self.prepare_destination()
         existing = {b.name: b async for b in self.dst.list_blobs(include=["copy"])}
         report = CopyReport(self.source_url, self.destination_url, total=len(blobs))
+        report.destination_public = public
         queue: asyncio.Queue[BlobProperties] = asyncio.Queue()
         for blob in blobs:
             queue.put_nowait(blob)
