@@ -289,3 +289,21 @@ def test_private_destination_container_is_flagged(
     )
     assert result.exit_code == 0, result.output
     assert "destination is private" in " ".join(result.output.split())
+
+
+async def test_a_blob_that_cannot_be_copied_is_reported_not_fatal(
+    source: BlobServiceClient, azurite: str, azurite_new_account: str, container_name: str
+) -> None:
+    async with (
+        AsyncBlobServiceClient.from_connection_string(azurite) as src,
+        AsyncBlobServiceClient.from_connection_string(azurite_new_account) as dst,
+    ):
+        copier = ContainerCopier(src, dst, container_name)
+        blobs = await copier.list_source()
+        # Deleted between the listing and its copy (as when the old app still runs).
+        await src.get_blob_client(container_name, "g3.png").delete_blob()
+        report = await copier.run(blobs)
+    assert (report.copied, report.failed) == (N_BLOBS - 1, 1)
+    assert set(report.failures) == {"g3.png"}
+    assert "g3.png" not in report.present
+    assert "g3.png" not in dest_contents(azurite_new_account, container_name)

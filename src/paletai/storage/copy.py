@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
 
@@ -235,7 +235,7 @@ class ContainerCopier:
             method = await self._copy(src)
             await self._verify(src)
             return BlobOutcome(name, "copied", src.size, method)
-        except (CopyFailed, HttpResponseError, StorageError, OSError) as exc:
+        except (CopyFailed, AzureError, StorageError, OSError) as exc:
             reason = str(exc) if isinstance(exc, CopyFailed) else _describe(exc)
             log.warning("copy of %s failed: %s", name, reason)
             return BlobOutcome(name, "failed", src.size, error=reason)
@@ -345,7 +345,9 @@ class ContainerCopier:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, HttpResponseError):
         return f"{error_code(exc)} (HTTP {exc.status_code})"
-    return f"{type(exc).__name__}: {exc}"
+    # First line only: the SDK appends request details that can be long.
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"
 
 
 async def _run_all(workers: list[Callable[[], Awaitable[None]]]) -> None:
