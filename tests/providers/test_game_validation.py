@@ -143,6 +143,9 @@ def test_parse_game_answer() -> None:
     fields = parse_game_answer(json.dumps({"html": VALID_GAME_HTML}), "space snake please")
     assert fields is not None
     assert (fields.title, fields.description) == ("Fake Dodge", "space snake please")
+    fenced = parse_game_answer(json.dumps({"html": f"```html\n{VALID_GAME_HTML}```"}), "p")
+    assert fenced is not None
+    assert fenced.html == VALID_GAME_HTML.strip()
     assert parse_game_answer('{"title": "no html"}', "p") is None
     assert parse_game_answer("sorry", "p") is None
 

@@ -41,6 +41,20 @@ async def test_429_waits_for_retry_after_then_succeeds(
     assert second.headers.get("x-stainless-retry-count", "0") == "0"
 
 
+async def test_long_retry_after_is_not_waited_for_in_the_worker(
+    fake: FakeLLM, provider_for: Callable[..., GameProvider], progress: ProgressLog
+) -> None:
+    fake.plan(error(429, headers={"Retry-After": "120"}), ok_game())
+
+    with pytest.raises(ProviderError) as caught:
+        await provider_for("anthropic").generate(REQUEST, progress)
+
+    assert len(fake.requests) == 1
+    assert caught.value.retryable
+    assert caught.value.retry_after == 120
+    assert "rate limiting requests (HTTP 429) after 1 attempt" in caught.value.message
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_repeated_500_gives_up_after_capped_attempts(
     flavour: str,

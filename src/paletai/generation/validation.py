@@ -234,6 +234,8 @@ def fields_from_mapping(data: Any, prompt: str) -> GameFields | None:
     html = data.get("html")
     if not isinstance(html, str) or not html.strip():
         return None
+    if html.lstrip().startswith("```"):  # a fenced block inside the JSON string
+        html = extract_html(html) or html
 
     def text(key: str, default: str) -> str:
         value = data.get(key)
