@@ -97,10 +97,12 @@ def _event_time(event: Mapping[str, Any]) -> dt.datetime | None:
 
 
 def event_ids(event: Mapping[str, Any]) -> list[Any]:
-    """The `_id`s an event says changed: documentKey._id, and fullDocument._id when present.
+    """The `_id`s an event says changed: documentKey._id, and fullDocument._id if it differs.
 
-    On MongoDB they are the same value; taking both costs one extra lookup at worst and keeps
-    the sync right on servers that report one of them in the wrong type.
+    On MongoDB they are the same value. Servers that stringify documentKey._id (the embedded
+    stand-in does) still name the right document through fullDocument. A document-valued
+    fullDocument._id next to a scalar documentKey is a mangled payload (the stand-in turns
+    ObjectIds into {"__neosqlite_objectid__": ...}), never a key, so it is not used.
     """
     ids: list[Any] = []
     key = event.get("documentKey")
@@ -108,7 +110,11 @@ def event_ids(event: Mapping[str, Any]) -> list[Any]:
         ids.append(key["_id"])
     full = event.get("fullDocument")
     if isinstance(full, Mapping) and "_id" in full:
-        ids.append(full["_id"])
+        other = full["_id"]
+        if not ids:
+            ids.append(other)
+        elif id_bytes(other) != id_bytes(ids[0]) and not isinstance(other, Mapping):
+            ids.append(other)
     return ids
 
 

@@ -1,0 +1,248 @@
+"""db sync: live copy under a concurrent writer, crash-restart, and a source that goes away.
+
+The issue asks for 30 s of writes; these tests write for ~12 s to keep CI time (noted in
+docs/db-operations.md). `bench/bench_dbops.py` measures lag over longer runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from paletai.db import embedded
+from paletai.db.client import Client, make_client
+from paletai.db.embedded import EmbeddedMongo
+from paletai.ops.common import SYNC_STATE_COLLECTION
+from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.verify import verify
+from tests.ops.conftest import game_doc, with_db
+from tests.ops.writer import Writer
+
+WRITE_SECONDS = 12
+
+
+async def _seed(client: Client, name: str, games: int) -> None:
+    docs = [game_doc(i, size=400) for i in range(games)]
+    for start in range(0, games, 2000):
+        await client[name].games.insert_many(docs[start : start + 2000])
+    await client[name].games.create_index("created_at")
+    await client[name].users.insert_many([{"_id": f"user-{i}", "n": i} for i in range(50)])
+
+
+@pytest.fixture
+async def engine_for(
+    mongo_uri: str, second_uri: str, fresh_name: str
+) -> AsyncIterator[list[SyncEngine]]:
+    engines: list[SyncEngine] = []
+    yield engines
+    for engine in engines:
+        await close_engine(engine)
+
+
+async def test_sync_under_concurrent_writer_ends_identical(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    engine_for: list[SyncEngine],
+) -> None:
+    await _seed(mongo_client, fresh_name, 3000)
+    writer = Writer(mongo_client[fresh_name], rate=200)
+    await writer.load_ids()
+    writer.start()
+    engine = await open_engine(
+        with_db(mongo_uri, fresh_name),
+        with_db(second_uri, fresh_name),
+        options=SyncOptions(reconcile_interval=3.0),
+    )
+    engine_for.append(engine)
+    await engine.start()
+    supervisor = asyncio.create_task(engine.supervise())
+    await asyncio.sleep(WRITE_SECONDS)
+    ops = await writer.finish()
+    assert ops["insert"] > 500
+    assert ops["update"] > 500
+    assert ops["delete"] > 100
+    await engine.drain(60)
+    supervisor.cancel()
+    statuses = {s.name: s for s in engine.statuses}
+    assert statuses["games"].phase == "stream"
+    assert statuses["games"].events > 1000  # changes were streamed, not just recopied
+    assert statuses["games"].write_errors == 0
+    report = await verify(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
+    assert report.identical, report.as_dict()
+    # The checkpoint lives in the target and is not part of the data.
+    state = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one({"_id": "games"})
+    assert state is not None
+    assert state["phase"] == "stream"
+    await mongo_client.drop_database(fresh_name)
+    await second_client.drop_database(fresh_name)
+
+
+async def test_sync_refuses_a_non_empty_target(
+    mongo_client: Client, second_client: Client, mongo_uri: str, second_uri: str, fresh_name: str
+) -> None:
+    from paletai.ops.common import OpsError
+
+    await mongo_client[fresh_name].games.insert_one(game_doc(1))
+    await second_client[fresh_name].games.insert_one(game_doc(2))
+    engine = await open_engine(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
+    try:
+        with pytest.raises(OpsError, match="not empty.*--drop.*--force"):
+            await engine.start()
+    finally:
+        await close_engine(engine)
+    await mongo_client.drop_database(fresh_name)
+    await second_client.drop_database(fresh_name)
+
+
+def _start_sync(source: str, target: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """The sync as a real process (the CLI), so that it can be killed with SIGKILL."""
+    cmd = [sys.executable, "-m", "paletai.ops.db_cli", "sync", "--source", source]
+    cmd += ["--target", target, "--reconcile-interval", "3", *extra]
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+async def _wait_state(
+    client: Client, db: str, coll: str, predicate: object, timeout: float = 60.0
+) -> dict[str, object]:
+    assert callable(predicate)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        state = await client[db][SYNC_STATE_COLLECTION].find_one({"_id": coll})
+        if state is not None and predicate(state):
+            return state
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"sync state of {coll} never matched")
+
+
+@pytest.mark.slow
+async def test_sync_survives_kill_9_during_copy_and_streaming(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    tmp_path: Path,
+) -> None:
+    await _seed(mongo_client, fresh_name, 20000)
+    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    log = tmp_path / "sync.log"
+    writer = Writer(mongo_client[fresh_name], rate=200)
+    await writer.load_ids()
+    writer.start()
+
+    # 1. Killed during the copy.
+    first = _start_sync(src, dst, log)
+    state = await _wait_state(
+        second_client, fresh_name, "games", lambda s: s.get("copied", 0) >= 3000
+    )
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    state = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one({"_id": "games"})
+    assert state is not None
+    assert state["phase"] == "copy", "the copy finished before the kill: seed more documents"
+    copied_at_kill = int(state["copied"])
+    assert copied_at_kill < 20000
+
+    # 2. Restarted: it continues the copy (it does not start over), then streams; killed again.
+    second = _start_sync(src, dst, log)
+    state = await _wait_state(
+        second_client, fresh_name, "games", lambda s: s.get("phase") == "stream"
+    )
+    await asyncio.sleep(3)  # streaming under the writer
+    second.send_signal(signal.SIGKILL)
+    second.wait()
+    resumed = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one({"_id": "games"})
+    assert resumed is not None
+    assert resumed["phase"] == "stream"
+    await asyncio.sleep(1.5)  # writes while no sync runs
+
+    ops = await writer.finish()
+    assert ops["update"] > 300
+
+    # 3. Restarted once more, to completion.
+    third = _start_sync(src, dst, log, "--until-synced", "--timeout", "120")
+    code = await asyncio.to_thread(third.wait, 180)
+    assert code == 0, log.read_text()[-3000:]
+    report = await verify(src, dst)
+    assert report.identical, report.as_dict()
+    games = next(c for c in report.collections if c.name == "games")
+    assert games.target_count == games.source_count
+    await mongo_client.drop_database(fresh_name)
+    await second_client.drop_database(fresh_name)
+
+
+def _port_is_free_reuse(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.slow
+async def test_sync_retries_while_the_source_is_away(
+    second_client: Client,
+    second_uri: str,
+    fresh_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The restarted server binds with SO_REUSEADDR; the free-port check must too, or the
+    # stopped server's TIME_WAIT sockets make the port look taken.
+    monkeypatch.setattr(embedded, "_port_is_free", _port_is_free_reuse)
+    source_server = EmbeddedMongo(tmp_path / "src")
+    source_uri = source_server.start()
+    port = source_server.port
+    client = make_client(source_uri, serverSelectionTimeoutMS=1000)
+    engine: SyncEngine | None = None
+    try:
+        await _seed(client, fresh_name, 2000)
+        writer = Writer(client[fresh_name], rate=100)
+        await writer.load_ids()
+        writer.start()
+        engine = await open_engine(
+            with_db(source_uri, fresh_name),
+            with_db(second_uri, fresh_name),
+            options=SyncOptions(reconcile_interval=2.0, retry_max=1.0),
+            timeout_ms=1000,
+        )
+        await engine.start()
+        supervisor = asyncio.create_task(engine.supervise())
+        await engine.drain(60)
+        await asyncio.sleep(2)
+
+        source_server.stop()  # the source goes away for a few seconds
+        await asyncio.sleep(4)
+        assert any(s.phase == "retrying" for s in engine.statuses)
+        source_server = EmbeddedMongo(tmp_path / "src", port=port)
+        source_server.start()
+        await asyncio.sleep(3)
+
+        ops = await writer.finish()
+        assert ops["failed"] > 0  # the outage was real for the writer too
+        await engine.drain(60)
+        supervisor.cancel()
+        assert sum(s.retries for s in engine.statuses) > 0
+        report = await verify(with_db(source_uri, fresh_name), with_db(second_uri, fresh_name))
+        assert report.identical, report.as_dict()
+    finally:
+        if engine is not None:
+            await close_engine(engine)
+        await client.close()
+        source_server.stop()
+        await second_client.drop_database(fresh_name)
