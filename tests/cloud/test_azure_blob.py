@@ -117,7 +117,7 @@ async def test_sas_connection_string_never_leaks_into_urls(
         assert (await anonymous.get(url)).status_code == 200
 
 
-async def test_check_is_degraded_when_the_account_is_unreachable(container_name: str) -> None:
+async def test_unreachable_account_is_degraded_and_a_storage_error(container_name: str) -> None:
     port = free_port()  # nothing listens there
     service = BlobServiceClient(
         f"http://127.0.0.1:{port}/{DEV_ACCOUNT}", credential=None, retry_total=0
@@ -125,6 +125,8 @@ async def test_check_is_degraded_when_the_account_is_unreachable(container_name:
     image_store = AzureBlobImageStore(service, container_name)
     try:
         assert await image_store.check() == "degraded"
+        with pytest.raises(StorageError, match="cannot reach blob container"):
+            await image_store.save_png("game6.png", png_bytes())
     finally:
         await image_store.aclose()
 

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
@@ -101,7 +102,6 @@ class AzureBlobImageStore:
         self._container = service.get_container_client(container)
         self._credential = credential  # closed with the store when we created it
         self._ready = False
-        self._public = True
         self._lock = asyncio.Lock()
         self._last_error: str | None = None
 
@@ -138,7 +138,7 @@ class AzureBlobImageStore:
             if self._ready:
                 return
             try:
-                self._public = await ensure_public_container(self._container)
+                await ensure_public_container(self._container)
             except ClientAuthenticationError as exc:
                 raise StorageError(self._auth_message(exc)) from None
             except HttpResponseError as exc:
@@ -146,6 +146,10 @@ class AzureBlobImageStore:
                     raise StorageError(self._auth_message(exc)) from None
                 raise StorageError(
                     f"cannot prepare blob container {self.container_url}: {error_code(exc)}"
+                ) from None
+            except AzureError as exc:  # e.g. the account's host does not answer
+                raise StorageError(
+                    f"cannot reach blob container {self.container_url}: {type(exc).__name__}"
                 ) from None
             self._ready = True
 
@@ -175,6 +179,9 @@ class AzureBlobImageStore:
             if exc.status_code == 403:
                 raise StorageError(self._auth_message(exc)) from None
             raise StorageError(f"upload of {name} failed: {self._last_error}") from None
+        except AzureError as exc:
+            self._last_error = type(exc).__name__
+            raise StorageError(f"upload of {name} failed: {self._last_error}") from None
         self._last_error = None
         return public_url(blob.url)
 
@@ -186,7 +193,10 @@ class AzureBlobImageStore:
             return
 
     async def check(self) -> HealthState:
-        """healthy when the container answers (and is publicly readable); degraded otherwise."""
+        """healthy when the container answers and is publicly readable and the last upload (if
+        any) worked; degraded otherwise."""
+        if self._last_error is not None:
+            return "degraded"
         try:
             props = await self._container.get_container_properties()
         except ResourceNotFoundError:
