@@ -114,11 +114,11 @@ def _start_sync(source: str, target: str, log: Path, *extra: str) -> subprocess.
 
 
 async def _wait_state(
-    client: Client, db: str, coll: str, predicate: object, timeout: float = 60.0
+    client: Client, db: str, coll: str, predicate: object, limit_s: float = 60.0
 ) -> dict[str, object]:
     assert callable(predicate)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while loop.time() < deadline:
         state = await client[db][SYNC_STATE_COLLECTION].find_one({"_id": coll})
         if state is not None and predicate(state):
