@@ -337,6 +337,119 @@ def test_game_plays_in_chromium(page: Page, server: GameServer, name: str) -> No
     assert page.errors() == []
 
 
+# Per game: a simple player that must score, through the same inputs a person would use.
+def score_snake(page: Page) -> None:
+    keys = {(1, 0): "ArrowRight", (-1, 0): "ArrowLeft", (0, 1): "ArrowDown", (0, -1): "ArrowUp"}
+    for _ in range(600):
+        if hook(page, "score()") >= 20 or hook(page, "state()") != "playing":
+            break
+        state = info(page)
+        (hx, hy), (fx, fy), (dx, dy) = state["head"], state["food"], state["dir"]
+        want = (1 if fx > hx else -1, 0) if fx != hx else (0, 1 if fy > hy else -1)
+        if want == (-dx, -dy):  # the food is behind: go round it
+            want = (0, 1 if hy < 10 else -1) if dy == 0 else (1 if hx < 10 else -1, 0)
+        page.key(keys[want])
+        tick(page, 3)
+
+
+def score_pong(page: Page) -> None:
+    # Keys rather than the mouse: Chromium paces mouse moves to frames, keys go straight in.
+    step = (
+        "(() => { const p = window.__paletai; p.tick(2); const i = p.info();"
+        " return {off: i.ballY - (i.paddleY + 42), done: p.score() > 0 || p.state() !== 'playing'};"
+        " })()"
+    )
+    held: str | None = None
+    for _ in range(3000):
+        now = page.evaluate(step)
+        if now["done"]:
+            break
+        want = "ArrowUp" if now["off"] < -10 else "ArrowDown" if now["off"] > 10 else None
+        if want != held:
+            if held:
+                page.key(held, down=False)
+            if want:
+                page.key(want, up=False)
+            held = want
+    if held:
+        page.key(held, down=False)
+
+
+def score_breakout(page: Page) -> None:
+    page.key("Space")
+    for _ in range(1000):
+        if hook(page, "score()") > 0 or hook(page, "state()") != "playing":
+            break
+        state = info(page)
+        x, y = client_point(page, state["ballX"], 500)
+        page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+        if state["stuck"]:
+            page.key("Space")
+        tick(page, 2)
+
+
+def score_flappy(page: Page) -> None:
+    for _ in range(1500):
+        if hook(page, "score()") > 0 or hook(page, "state()") != "playing":
+            break
+        state = info(page)
+        target = (state["gap"][1] + state["gap"][2]) / 2 + 20 if state["gap"] else 300
+        if state["birdY"] > target and state["vy"] > 1:
+            page.key("Space")
+        tick(page, 1)
+
+
+def score_shooter(page: Page) -> None:
+    page.key("Space", up=False)  # hold fire
+    tick(page, 300)
+    page.key("Space", down=False)
+
+
+def score_2048(page: Page) -> None:
+    for i in range(200):
+        if hook(page, "score()") > 0 or hook(page, "state()") != "playing":
+            break
+        page.key(("ArrowLeft", "ArrowDown", "ArrowRight", "ArrowDown")[i % 4])
+
+
+def score_memory(page: Page) -> None:
+    centers = info(page)["centers"]
+    for other in range(1, len(centers)):
+        for card in (0, other):
+            page.tap(*client_point(page, *centers[card]))
+        if info(page)["matched"]:
+            break
+        tick(page, 120)  # the miss turns back
+
+
+SCORERS: dict[str, Callable[[Page], None]] = {
+    "snake": score_snake,
+    "pong": score_pong,
+    "breakout": score_breakout,
+    "flappy": score_flappy,
+    "shooter": score_shooter,
+    "2048": score_2048,
+    "memory": score_memory,
+}
+
+
+def test_every_template_has_a_scorer() -> None:
+    assert set(SCORERS) == set(PLAYS)
+
+
+@pytest.mark.parametrize("name", sorted(SCORERS))
+def test_game_can_score(page: Page, server: GameServer, name: str) -> None:
+    open_game(page, server, name)
+    hook(page, "pause(true)")
+    page.key("Space")
+    assert hook(page, "state()") == "playing"
+    SCORERS[name](page)
+    score = hook(page, "score()")
+    assert score > 0
+    assert page.evaluate("document.getElementById('score').textContent") == str(score)
+    assert page.errors() == []
+
+
 @pytest.mark.parametrize("name", sorted(PLAYS))
 def test_game_fits_a_phone(page: Page, server: GameServer, name: str) -> None:
     page.send("Emulation.setDeviceMetricsOverride", PHONE)
