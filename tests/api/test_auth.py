@@ -122,7 +122,9 @@ async def test_me_requires_a_valid_token(client: httpx.AsyncClient) -> None:
     assert (await client.get("/auth/me")).status_code == 401
     bad = await client.get("/auth/me", headers={"Authorization": "Bearer not.a.token"})
     assert bad.status_code == 401
-    forged = jwt.encode({"sub": "x", "exp": 9999999999, "typ": "access"}, "wrong-secret-" + "w" * 32)
+    forged = jwt.encode(
+        {"sub": "x", "exp": 9999999999, "typ": "access"}, "wrong-secret-" + "w" * 32
+    )
     r = await client.get("/auth/me", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthorized"

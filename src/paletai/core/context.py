@@ -12,6 +12,7 @@ from paletai.db.client import Client, Database
 from paletai.generation.providers.base import GameProvider
 from paletai.notifications.base import PushSender
 from paletai.storage.base import ImageStore
+from paletai.users.cache import UserCache
 
 if TYPE_CHECKING:
     from paletai.jobs.worker import WorkerPool
@@ -28,4 +29,5 @@ class AppContext:
     provider: GameProvider
     jwt_secret: str
     workers: WorkerPool | None = None
+    users: UserCache = field(default_factory=UserCache)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,6 @@ from paletai.core.errors import Unauthorized
 from paletai.core.security import decode_access_token
 from paletai.db.client import Database
 from paletai.storage.base import ImageStore
-from paletai.users.repository import UsersRepository
 from paletai.users.schemas import UserInDB
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
@@ -52,7 +51,7 @@ async def get_optional_user(
     user_id = decode_access_token(token, ctx.jwt_secret)
     if user_id is None:
         raise Unauthorized("invalid or expired token: log in again at /auth/login")
-    user = await UsersRepository(ctx.db).get(user_id)
+    user = await ctx.users.get(ctx.db, user_id)
     if user is None:
         raise Unauthorized("the account for this token no longer exists")
     return user

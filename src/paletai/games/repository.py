@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from paletai.core.timeutil import as_utc, new_rank, utcnow
@@ -112,8 +112,8 @@ class GamesRepository:
         return await self.games.count_documents({})
 
     # --- likes --------------------------------------------------------------------------
-    async def like(self, game_id: str, user_id: str) -> bool:
-        """True when this call added the like (so the counter moves exactly once)."""
+    async def like(self, game_id: str, user_id: str) -> int | None:
+        """Add the like; the new count, or None when it already existed (counter unchanged)."""
         try:
             await self.likes.insert_one(
                 {
@@ -124,16 +124,24 @@ class GamesRepository:
                 }
             )
         except DuplicateKeyError:
-            return False
-        await self.games.update_one({"_id": game_id}, {"$inc": {"likes_count": 1}})
-        return True
+            return None
+        return await self._add_likes(game_id, 1)
 
-    async def unlike(self, game_id: str, user_id: str) -> bool:
+    async def unlike(self, game_id: str, user_id: str) -> int | None:
+        """Remove the like; the new count, or None when there was none (counter unchanged)."""
         result = await self.likes.delete_one({"_id": f"{game_id}:{user_id}"})
         if result.deleted_count != 1:
-            return False
-        await self.games.update_one({"_id": game_id}, {"$inc": {"likes_count": -1}})
-        return True
+            return None
+        return await self._add_likes(game_id, -1)
+
+    async def _add_likes(self, game_id: str, delta: int) -> int:
+        doc = await self.games.find_one_and_update(
+            {"_id": game_id},
+            {"$inc": {"likes_count": delta}},
+            projection={"likes_count": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(doc.get("likes_count", 0)) if doc else 0
 
     async def likes_count(self, game_id: str) -> int:
         doc = await self.games.find_one({"_id": game_id}, {"likes_count": 1})

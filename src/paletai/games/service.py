@@ -13,6 +13,7 @@ from paletai.games.repository import GamesRepository
 from paletai.games.schemas import Author, FeedSort, GameInDB, GamePage, GamePublic, LikeState
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.schemas import Task
+from paletai.notifications.service import notify_liked
 from paletai.users.schemas import UserInDB
 
 log = logging.getLogger(__name__)
@@ -146,14 +147,14 @@ async def set_like(ctx: AppContext, game_id: str, user: UserInDB, liked: bool) -
     game = await get_game(ctx, game_id)
     repo = GamesRepository(ctx.db)
     if liked:
-        added = await repo.like(game_id, user.id)
-        if added and game.author_id != user.id:
-            from paletai.notifications.service import notify_liked
-
+        count = await repo.like(game_id, user.id)
+        if count is not None and game.author_id != user.id:
             await notify_liked(ctx, game, user)
     else:
-        await repo.unlike(game_id, user.id)
-    return LikeState(liked=liked, likes_count=await repo.likes_count(game_id))
+        count = await repo.unlike(game_id, user.id)
+    if count is None:  # nothing changed: report the stored count
+        count = await repo.likes_count(game_id)
+    return LikeState(liked=liked, likes_count=count)
 
 
 async def delete_game(ctx: AppContext, game_id: str, user: UserInDB) -> None:

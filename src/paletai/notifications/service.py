@@ -42,12 +42,20 @@ async def notify_game_failed(ctx: AppContext, user_id: str, task_id: str, reason
 
 
 async def notify_liked(ctx: AppContext, game: GameInDB, liker: UserInDB) -> bool:
-    if not await SubscriptionsRepository(ctx.db).may_send_like(game.id):
+    """At most one "liked" push per game per hour, and none to an author without devices."""
+    if not ctx.push.configured:
         return False
-    return await _send(
-        ctx,
-        game.author_id,
-        "Someone liked your game",
-        f"{liker.username} liked {game.title}",
-        {"game_id": game.id},
-    )
+    repo = SubscriptionsRepository(ctx.db)
+    try:
+        players = await repo.player_ids(game.author_id)
+        if not players or not await repo.may_send_like(game.id):
+            return False
+        return await ctx.push.send(
+            players,
+            "Someone liked your game",
+            f"{liker.username} liked {game.title}",
+            {"game_id": game.id},
+        )
+    except Exception:  # noqa: BLE001 - a push never fails a request
+        log.exception("like push for game %s failed", game.id)
+        return False
