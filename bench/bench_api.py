@@ -5,9 +5,9 @@
 Seeds the embedded database through the driver, serves the app as its own process (one uvicorn
 worker, in-process generation workers off while the read/like load runs), and drives it with wrk
 (a C load generator, so the client is not the bottleneck) at `--concurrency` connections.
-Prints each endpoint's requests/s and p50/p99 with its ratio to GET /health measured in the same run, the raw driver's find_one
-throughput on the same server, POST /games latency, and offline generation time (queued to
-succeeded, cover included) with the in-process workers on.
+Prints each endpoint's requests/s and p50/p99 with its ratio to GET /health measured in the
+same run, the raw driver's find_one throughput on the same server, POST /games latency, and
+offline generation time (queued to succeeded, cover included) with the in-process workers on.
 """
 
 from __future__ import annotations
