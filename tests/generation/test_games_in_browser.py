@@ -450,6 +450,20 @@ def test_game_can_score(page: Page, server: GameServer, name: str) -> None:
     assert page.errors() == []
 
 
+def test_hostile_prompt_stays_text_in_the_page(page: Page, server: GameServer) -> None:
+    prompt = "snake </script><script>window.pwned=1</script><img src=x onerror=window.pwned=2> \"'"
+    open_game(page, server, "snake", prompt=prompt)
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    assert page.evaluate("document.scripts.length") == 1
+    assert page.evaluate("document.images.length") == 0
+    assert prompt.split()[1] in page.evaluate("document.getElementById('ov-caption').textContent")
+    assert page.evaluate("document.title") == hook(page, "title()")
+    hook(page, "pause(true)")
+    page.key("Space")
+    assert hook(page, "state()") == "playing"
+    assert page.errors() == []
+
+
 @pytest.mark.parametrize("name", sorted(PLAYS))
 def test_game_fits_a_phone(page: Page, server: GameServer, name: str) -> None:
     page.send("Emulation.setDeviceMetricsOverride", PHONE)
