@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bson import ObjectId
@@ -17,12 +18,22 @@ from tests.ops.conftest import game_doc
 class Writer:
     """~`rate` operations per second on `games` and `users`, tolerant of a server outage."""
 
-    def __init__(self, db: Database, *, rate: float = 200.0, seed: int = 7) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        rate: float = 200.0,
+        seed: int = 7,
+        allowed: Callable[[], bool] | None = None,
+    ) -> None:
         self.db = db
+        # The service's side of a write stop: while this says no, writes are refused (503).
+        self.allowed = allowed or (lambda: True)
+        self.last_write_at = 0.0
         self.rate = rate
         self.random = random.Random(seed)
         self.ids: list[ObjectId] = []
-        self.ops = {"insert": 0, "update": 0, "delete": 0, "failed": 0}
+        self.ops = {"insert": 0, "update": 0, "delete": 0, "failed": 0, "refused": 0}
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -68,7 +79,11 @@ class Writer:
         next_at = time.monotonic()
         while not self.stop.is_set():
             try:
-                await self.one()
+                if self.allowed():
+                    await self.one()
+                    self.last_write_at = time.monotonic()
+                else:
+                    self.ops["refused"] += 1
             except PyMongoError:
                 self.ops["failed"] += 1
                 await asyncio.sleep(0.2)
