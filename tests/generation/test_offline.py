@@ -208,6 +208,8 @@ def test_remix_keeps_parent_kind_unless_prompt_names_one() -> None:
     assert template_of(kept.html) == "2048"
     assert "var SPEED = 1.35;" in kept.html
     assert kept.title == "Faster Neon 2048"
+    again = build("more neon", "child", parent_html=parent.html, parent_title=parent.title)
+    assert again.title == "Neon 2048"
     changed = build("now make it a snake", "child", parent_html=parent.html, parent_title="x")
     assert template_of(changed.html) == "snake"
     assert changed.title == "Snake"

@@ -259,6 +259,7 @@ def choose_template(prompt: str, seed: str, parent_html: str | None = None) -> s
 
 
 def speed_for(prompt: str) -> float:
+    """The game's pace: faster for "fast/hard" words, slower for "slow/easy" ones."""
     words = set(_tokens(prompt))
     fast, slow = bool(words & _FAST_WORDS), bool(words & _SLOW_WORDS)
     if fast and not slow:
@@ -287,7 +288,9 @@ def title_for(prompt: str, kind: str, parent_title: str | None = None) -> str:
     title = " ".join(_title_case(w) for w in picked)
     if parent_title and not kind_named_in(prompt):
         parent = " ".join(parent_title.split())
-        combined = f"{title} {parent}".strip()
+        known = {w.lower() for w in parent.split()}
+        fresh = " ".join(_title_case(w) for w in picked if w.lower() not in known)
+        combined = f"{fresh} {parent}".strip()
         title = combined if len(combined) <= _TITLE_MAX else (title or parent[:_TITLE_MAX])
     return title or KINDS[kind].label
 
