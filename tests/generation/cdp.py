@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +35,10 @@ KEYS: dict[str, tuple[str, str, int, str]] = {
 
 
 def find_chromium() -> str | None:
+    """The Chromium to drive: $PALETAI_CHROMIUM if set, else the first one on the system."""
+    chosen = os.environ.get("PALETAI_CHROMIUM")
+    if chosen:
+        return shutil.which(chosen)
     for candidate in CHROMIUM_CANDIDATES:
         found = shutil.which(candidate)
         if found:
