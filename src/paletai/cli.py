@@ -14,15 +14,17 @@ from rich.console import Console
 from rich.table import Table
 
 from paletai.config import Settings, SettingsError, get_settings, load_settings
+from paletai.storage.cli import storage_app
 
 app = typer.Typer(
     help="PaletAI: the game-creation backend and the kit that migrates it.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 config_app = typer.Typer(help="Show and check the settings in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(storage_app, name="storage", help="Blob storage operations: copy between accounts.")
 
 console = Console()
 err = Console(stderr=True)
@@ -92,12 +94,15 @@ def worker(
 ) -> None:
     """Run generation workers as their own process (scale-out). Needs DB_PATH. SIGTERM finishes
     or hands back what it holds."""
+    from paletai.core import telemetry
     from paletai.core.logging import configure_logging
     from paletai.core.runtime import StartupError, open_context
     from paletai.jobs.worker import WorkerPool
 
     settings = _settings_or_exit()
     configure_logging(settings.LOG_LEVEL)
+    # Before the MongoDB client exists, so it gets the tracing listener.
+    telemetry.configure(settings)
 
     async def run() -> None:
         async with open_context(settings) as ctx:

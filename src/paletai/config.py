@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     TASK_LEASE_SECONDS: float = Field(default=30.0, gt=0)
     TASK_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=20)
     WORKER_POLL_SECONDS: float = Field(default=0.5, gt=0)
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
+        default=10.0, ge=0, description="on SIGTERM, time to finish running tasks before release"
+    )
     # Test aid: sleep this long inside generation so a test can kill a worker mid-task.
     GENERATION_TEST_DELAY_SECONDS: float = Field(default=0.0, ge=0)
 

@@ -138,6 +138,7 @@ class TasksRepository:
                     "lease_owner": None,
                     "lease_until": None,
                     "error": None,
+                    "finished_by": owner,
                 },
                 **stamp("finished_at", "updated_at"),
             },

@@ -60,8 +60,10 @@ class WorkerPool:
             self._loops.append(asyncio.create_task(self._loop(i), name=f"paletai-worker-{i}"))
         log.info("worker pool %s started with concurrency %d", self.identity, self.concurrency)
 
-    async def stop(self, grace_seconds: float = 10.0) -> None:
+    async def stop(self, grace_seconds: float | None = None) -> None:
         """Finish what is running within the grace period; release the rest to the queue."""
+        if grace_seconds is None:
+            grace_seconds = self.settings.WORKER_SHUTDOWN_GRACE_SECONDS
         self._stopping.set()
         self._wake.set()
         if self._loops:
