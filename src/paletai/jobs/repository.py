@@ -127,7 +127,10 @@ class TasksRepository:
         )
         return result.matched_count == 1
 
-    async def succeed(self, task_id: str, owner: str) -> None:
+    async def succeed(
+        self, task_id: str, owner: str, timings: dict[str, float] | None = None
+    ) -> None:
+        """Mark succeeded; `timings` = milliseconds spent in each stage (for operators)."""
         # Not conditional on the lease: the game is published, so the task did succeed.
         await self.collection.update_one(
             {"_id": task_id, "status": {"$ne": "succeeded"}},
@@ -139,6 +142,7 @@ class TasksRepository:
                     "lease_until": None,
                     "error": None,
                     "finished_by": owner,
+                    "timings": timings or {},
                 },
                 **stamp("finished_at", "updated_at"),
             },

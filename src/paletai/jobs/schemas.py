@@ -31,6 +31,7 @@ class Task(BaseModel):
     not_before: int = 0  # epoch ms
     error: str | None = None
     quota_day: str | None = None
+    timings: dict[str, float] = {}
     created_at: dt.datetime
     updated_at: dt.datetime
     started_at: dt.datetime | None = None

@@ -101,8 +101,11 @@ class WorkerPool:
         started = time.monotonic()
         lease = self.settings.TASK_LEASE_SECONDS
         lost = asyncio.Event()
+        marks: list[tuple[str, float]] = [("claimed", started)]
 
         async def report(stage: str, info: dict[str, Any]) -> None:
+            if stage != marks[-1][0]:
+                marks.append((stage, time.monotonic()))
             if not await self.tasks.heartbeat(task.id, owner, lease, stage=stage, progress=info):
                 lost.set()
                 raise LeaseLost(task.id)
@@ -145,7 +148,13 @@ class WorkerPool:
                     started,
                 )
         else:
-            await self.tasks.succeed(task.id, owner)
+            marks.append(("done", time.monotonic()))
+            timings = {
+                f"{stage}_ms": round((marks[i + 1][1] - at) * 1000, 1)
+                for i, (stage, at) in enumerate(marks[:-1])
+            }
+            timings["total_ms"] = round((marks[-1][1] - started) * 1000, 1)
+            await self.tasks.succeed(task.id, owner, timings)
             self.processed += 1
             telemetry.record_generation(draft.provider, time.monotonic() - started, True)
             await notify_game_ready(self.ctx, task.user_id, task.game_id, draft.title)
