@@ -8,11 +8,13 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BIN = REPO / "tools" / "node_modules" / ".bin" / "azurite-blob"
@@ -137,3 +139,35 @@ def azurite_other_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def container_name() -> str:
     return f"img-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class FakeOneSignal:
+    """Answers POST /notifications (and /api/v1/notifications) from a script of responses."""
+
+    base_url: str = ""
+    script: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append((request.path, dict(request.headers), body))
+        status, answer, headers = (
+            self.script.pop(0) if self.script else (200, {"id": "n-1", "external_id": None}, {})
+        )
+        return web.json_response(answer, status=status, headers=headers)
+
+
+@pytest.fixture
+async def onesignal() -> AsyncIterator[FakeOneSignal]:
+    fake = FakeOneSignal()
+    app = web.Application()
+    app.router.add_post("/notifications", fake.handle)
+    app.router.add_post("/api/v1/notifications", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    fake.base_url = f"http://127.0.0.1:{port}"
+    yield fake
+    await runner.cleanup()

@@ -5,52 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from paletai.config import Settings
 from paletai.notifications.onesignal import OneSignalSender
 from paletai.notifications.sender import LoggingPushSender, make_push_sender
-from tests.cloud.conftest import free_port
+from tests.cloud.conftest import FakeOneSignal, free_port
 
 APP_ID = "202d4f61-1ca9-42df-9d36-bb17d8123abc"
 KEY = "os_v2_app_test-rest-api-key-do-not-log"
-
-
-@dataclass
-class FakeOneSignal:
-    """Answers POST /notifications (and /api/v1/notifications) from a script of responses."""
-
-    base_url: str = ""
-    script: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    requests: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append((request.path, dict(request.headers), body))
-        status, answer, headers = (
-            self.script.pop(0) if self.script else (200, {"id": "n-1", "external_id": None}, {})
-        )
-        return web.json_response(answer, status=status, headers=headers)
-
-
-@pytest.fixture
-async def onesignal() -> AsyncIterator[FakeOneSignal]:
-    fake = FakeOneSignal()
-    app = web.Application()
-    app.router.add_post("/notifications", fake.handle)
-    app.router.add_post("/api/v1/notifications", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    fake.base_url = f"http://127.0.0.1:{port}"
-    yield fake
-    await runner.cleanup()
 
 
 @pytest.fixture

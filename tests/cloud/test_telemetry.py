@@ -233,3 +233,48 @@ if __name__ == "__main__":
     import asyncio
 
     asyncio.run(probe())
+
+
+def test_the_served_app_reports_its_requests_and_mongodb_calls(
+    ingestion: Ingestion, mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    """`paletai serve` itself, configured by the legacy setting, as App Service runs it."""
+    from tests.process_helpers import ServerProcess, clean_env
+
+    env = clean_env(
+        DB_PATH=mongo_uri,
+        DB_NAME=db_name,
+        PALETAI_DATA_DIR=str(tmp_path / "data"),
+        APPLICATIONINSIGHTS_CONNECTION_STRING=(
+            "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+            f"IngestionEndpoint=http://127.0.0.1:{ingestion.port}/"
+        ),
+        OTEL_SERVICE_NAME="paletai-e2e",
+        OTEL_TRACES_SAMPLER="always_on",
+        APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
+        TMPDIR=str(tmp_path),
+    )
+    server = ServerProcess(tmp_path, env)
+    try:
+        server.wait_ready()
+        import httpx
+
+        assert httpx.get(f"{server.base_url}/health").status_code == 200
+    finally:
+        # Shutting down flushes the exporters.
+        assert server.terminate() == 0
+    requests = [
+        r
+        for r in ingestion.of_type("RequestData")
+        if r["data"]["baseData"]["name"] == "GET /health"
+    ]
+    assert requests, [e.get("data", {}).get("baseType") for e in ingestion.envelopes]
+    operation = requests[-1]["tags"]["ai.operation.id"]
+    assert requests[-1]["tags"]["ai.cloud.role"] == "paletai-e2e"
+    pings = [
+        d
+        for d in ingestion.of_type("RemoteDependencyData")
+        if d["data"]["baseData"].get("type") == "mongodb"
+        and d["tags"]["ai.operation.id"] == operation
+    ]
+    assert [d["data"]["baseData"]["name"] for d in pings] == ["mongodb.ping"]
