@@ -207,3 +207,25 @@ async def wait_for_task(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"task {task_id} did not finish in {within} s: {body}")
         await asyncio.sleep(0.05)
+
+
+_FAST_HASH: str | None = None
+
+
+async def create_users_directly(ctx: AppContext, n: int) -> list[Player]:
+    """`n` accounts inserted through the repository (one shared password hash) with tokens:
+    for tests that need many users and are not about registration."""
+    global _FAST_HASH
+    from paletai.core.security import create_access_token, hash_password
+    from paletai.users.repository import UsersRepository
+
+    if _FAST_HASH is None:
+        _FAST_HASH = hash_password("shared password")
+    repo = UsersRepository(ctx.db)
+    players = []
+    for _ in range(n):
+        email = f"bulk-{uuid.uuid4().hex[:10]}@example.com"
+        user = await repo.create(email, email.split("@")[0], _FAST_HASH)
+        token, _ = create_access_token(user.id, ctx.jwt_secret, 60)
+        players.append(Player(user.id, email, user.username, "shared password", token))
+    return players

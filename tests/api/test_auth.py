@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import jwt
 import pytest
 
-from tests.conftest import create_user
+from paletai.config import Settings
+from tests.conftest import create_user, running_app
 
 
 async def test_register_returns_user_and_working_token(client: httpx.AsyncClient) -> None:
@@ -147,3 +150,41 @@ async def test_me_reports_daily_prompts(client: httpx.AsyncClient) -> None:
     body = (await client.get("/auth/me", headers=user.headers)).json()
     assert body["daily_prompt_limit"] == 20
     assert body["prompts_remaining_today"] == 20
+
+
+async def test_failures_from_one_address_are_throttled_across_emails(
+    settings_with: Callable[..., Settings],
+) -> None:
+    async with running_app(settings_with(LOGIN_MAX_FAILURES_PER_IP=4)) as (_, client):
+        codes = []
+        for i in range(5):
+            r = await client.post(
+                "/auth/login",
+                json={"email": f"guess{i}@example.com", "password": "wrong password"},
+                headers={"X-Forwarded-For": "203.0.113.7:5555"},
+            )
+            codes.append(r.status_code)
+        assert codes == [401, 401, 401, 401, 429]
+        other = await client.post(
+            "/auth/login",
+            json={"email": "guess9@example.com", "password": "wrong password"},
+            headers={"X-Forwarded-For": "198.51.100.1"},
+        )
+        assert other.status_code == 401
+
+
+async def test_cors_allows_only_the_configured_origins(
+    settings_with: Callable[..., Settings],
+) -> None:
+    settings = settings_with(CORS_ORIGINS="https://app.paletai.example")
+    async with running_app(settings) as (_, client):
+        allowed = await client.options(
+            "/games/feed",
+            headers={
+                "Origin": "https://app.paletai.example",
+                "Access-Control-Request-Method": "GET",
+            },
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://app.paletai.example"
+        refused = await client.get("/games/feed", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in refused.headers

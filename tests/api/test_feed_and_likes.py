@@ -5,7 +5,7 @@ import asyncio
 import httpx
 
 from paletai.core.context import AppContext
-from tests.conftest import create_game, create_user
+from tests.conftest import create_game, create_user, create_users_directly
 
 
 async def test_feed_newest_first_with_cursor_pages(
@@ -98,7 +98,7 @@ async def test_like_is_idempotent_and_shows_in_the_feed(
 
 async def test_fifty_users_like_at_once(client: httpx.AsyncClient, ctx: AppContext) -> None:
     game_id = await create_game(ctx.db)
-    users = await asyncio.gather(*(create_user(client) for _ in range(50)))
+    users = await create_users_directly(ctx, 50)
     await asyncio.gather(*(client.post(f"/games/{game_id}/like", headers=u.headers) for u in users))
     game = (await client.get(f"/games/{game_id}")).json()
     assert game["likes_count"] == 50
@@ -121,7 +121,7 @@ async def test_concurrent_like_and_unlike_keep_the_count_true(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:
     game_id = await create_game(ctx.db)
-    users = await asyncio.gather(*(create_user(client) for _ in range(10)))
+    users = await create_users_directly(ctx, 10)
     calls = []
     for u in users:
         calls += [client.post(f"/games/{game_id}/like", headers=u.headers)] * 1
