@@ -72,7 +72,7 @@ async def test_sync_under_concurrent_writer_ends_identical(
     assert ops["insert"] > 500
     assert ops["update"] > 500
     assert ops["delete"] > 100
-    await engine.drain(60)
+    await engine.drain(60, strict=True)
     supervisor.cancel()
     statuses = {s.name: s for s in engine.statuses}
     assert statuses["games"].phase == "stream"
@@ -235,7 +235,7 @@ async def test_sync_retries_while_the_source_is_away(
 
         ops = await writer.finish()
         assert ops["failed"] > 0  # the outage was real for the writer too
-        await engine.drain(60)
+        await engine.drain(60, strict=True)
         supervisor.cancel()
         assert sum(s.retries for s in engine.statuses) > 0
         report = await verify(with_db(source_uri, fresh_name), with_db(second_uri, fresh_name))

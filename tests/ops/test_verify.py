@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import bson
 import pytest
+from bson import Int64, ObjectId
+from bson.raw_bson import RawBSONDocument
 from typer.testing import CliRunner
 
 from paletai.db.client import Client
+from paletai.ops.common import RAW_CODEC
 from paletai.ops.db_cli import db_app
-from paletai.ops.verify import verify
+from paletai.ops.verify import leading_id, verify
 from tests.ops.conftest import game_doc, with_db
 
 runner = CliRunner()
@@ -150,3 +155,27 @@ def test_verify_cli_exit_code_and_json(
     assert ok.exit_code == 0, ok.output
     assert "IDENTICAL" in ok.output
     assert json.loads(out.read_text())["identical"] is True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ObjectId(),
+        "plain",
+        "ünï",
+        "",
+        7,
+        Int64(2**40),
+        2.5,
+        True,
+        None,
+        dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        {"a": 1, "b": [2]},
+    ],
+)
+def test_leading_id_reads_the_id_without_inflating(value: object) -> None:
+    doc = RawBSONDocument(bson.encode({"_id": value, "x": "y" * 50}), RAW_CODEC)
+    later = RawBSONDocument(bson.encode({"x": 1, "_id": value}), RAW_CODEC)
+    for raw in (doc, later):
+        assert bson.encode({"_id": leading_id(raw)}) == bson.encode({"_id": value})
+        assert type(leading_id(raw)) is type(raw["_id"])

@@ -279,10 +279,16 @@ class CollectionSync:
                     continue
                 due = time.monotonic() - last_reconcile >= engine.options.reconcile_interval
                 wants_drain = generation > self.status.drained_generation
+                mode = engine.drain_modes.get(generation, "strict")
+                if wants_drain and mode == "events" and not due:
+                    self.status.drained_generation = generation
+                    engine.notify()
+                    continue
                 if due or wants_drain:
                     fixes = await self.reconcile()
                     last_reconcile = time.monotonic()
-                    if wants_drain and fixes == 0 and await self._pull_and_apply(stream):
+                    clean = fixes == 0 or mode != "strict"
+                    if wants_drain and clean and await self._pull_and_apply(stream):
                         self.status.drained_generation = generation
                         engine.notify()
                         continue
@@ -400,6 +406,9 @@ class _IdCollector:
     def __init__(self) -> None:
         self.ids: list[Any] = []
 
+    def seen(self, source: int, target: int) -> None:
+        return None
+
     def missing(self, value: Any) -> None:
         self.ids.append(value)
 
@@ -460,6 +469,7 @@ class SyncEngine:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
         self.drain_generation = 0
+        self.drain_modes: dict[int, str] = {}
         self._changed = asyncio.Condition()
         self.failure: BaseException | None = None
 
@@ -524,11 +534,22 @@ class SyncEngine:
             with contextlib.suppress(PyMongoError):
                 await self._start_new_collections()
 
-    async def drain(self, wait_seconds: float | None = None) -> None:
+    async def drain(
+        self, wait_seconds: float | None = None, *, strict: bool = False, reconcile: bool = True
+    ) -> None:
         """Return once every collection has applied everything the source had when called,
-        and a reconcile after that found both `_id` sets equal."""
+        then reconciled the `_id` sets and applied what was still pending.
+
+        `strict` (writes stopped): repeat until a reconcile finds both `_id` sets equal. Under
+        live writes that may never happen (a write lands between the two scans), so it is off
+        for `--until-synced` and for the catch-up before a cutover. `reconcile=False`: only
+        empty the change streams (cutover then verifies, which sees every difference anyway).
+        """
         self.drain_generation += 1
         generation = self.drain_generation
+        self.drain_modes[generation] = (
+            "events" if not reconcile else "strict" if strict else "reconcile"
+        )
         await self._start_new_collections()
 
         async def wait() -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import bson
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 
@@ -148,6 +149,25 @@ async def _batches(coll: RawCollection, *, ids_only: bool) -> AsyncIterator[list
             await task
 
 
+_FIXED_SIZES = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
+
+
+def leading_id(doc: RawBSONDocument) -> Any:
+    """The document's _id, read from its first element when it is there (as MongoDB stores
+    it) without inflating the whole document; any other layout falls back to doc["_id"]."""
+    raw = doc.raw
+    if raw[5:9] == b"_id\x00":
+        kind = raw[4]
+        size = _FIXED_SIZES.get(kind)
+        if size is None and kind == 0x02:
+            size = 4 + int.from_bytes(raw[9:13], "little", signed=True)
+        if size is not None:
+            element = bytes(raw[4 : 9 + size])
+            mini = (len(element) + 5).to_bytes(4, "little") + element + b"\x00"
+            return bson.decode(mini, RAW_CODEC)["_id"]
+    return doc["_id"]
+
+
 async def sorted_ids_docs(
     coll: RawCollection, *, ids_only: bool = False
 ) -> AsyncGenerator[tuple[tuple[Any, ...], Any, RawBSONDocument], None]:
@@ -155,7 +175,7 @@ async def sorted_ids_docs(
     last: tuple[Any, ...] | None = None
     async for batch in _batches(coll, ids_only=ids_only):
         for doc in batch:
-            value = doc["_id"]
+            value = leading_id(doc)
             key = bson_sort_key(value)
             if last is not None and key <= last:
                 raise OrderDisagrees
@@ -169,6 +189,7 @@ class DiffSink(Protocol):
     def missing(self, value: Any) -> None: ...
     def extra(self, value: Any) -> None: ...
     def different(self, value: Any) -> None: ...
+    def seen(self, source: int, target: int) -> None: ...
 
 
 class ReportSink:
@@ -184,6 +205,9 @@ class ReportSink:
     def different(self, value: Any) -> None:
         self.report.different.add(value)
 
+    def seen(self, source: int, target: int) -> None:
+        self.report.source_count, self.report.target_count = source, target
+
 
 async def merge_compare(
     source: RawCollection, target: RawCollection, sink: DiffSink, *, ids_only: bool = False
@@ -195,6 +219,7 @@ async def merge_compare(
     """
     src_iter = sorted_ids_docs(source, ids_only=ids_only)
     tgt_iter = sorted_ids_docs(target, ids_only=ids_only)
+    n_src = n_tgt = 0
     try:
         src = await anext(src_iter, None)
         tgt = await anext(tgt_iter, None)
@@ -203,14 +228,19 @@ async def merge_compare(
                 assert src is not None
                 sink.missing(src[1])
                 src = await anext(src_iter, None)
+                n_src += 1
             elif src is None or tgt[0] < src[0]:
                 sink.extra(tgt[1])
                 tgt = await anext(tgt_iter, None)
+                n_tgt += 1
             else:
                 if not ids_only and src[2].raw != tgt[2].raw:
                     sink.different(src[1])
                 src = await anext(src_iter, None)
                 tgt = await anext(tgt_iter, None)
+                n_src += 1
+                n_tgt += 1
+        sink.seen(n_src, n_tgt)
     finally:
         await src_iter.aclose()
         await tgt_iter.aclose()
@@ -226,9 +256,12 @@ async def hashed_compare(
     """Exact comparison that does not depend on server sort order: _id -> digest of the source."""
     projection = {"_id": 1} if ids_only else None
     digests: dict[bytes, bytes] = {}
+    n_src = n_tgt = 0
     async for doc in source.find({}, projection, batch_size=BATCH_SIZE):
         digests[id_bytes(doc["_id"])] = _digest(doc, ids_only)
+        n_src += 1
     async for doc in target.find({}, projection, batch_size=BATCH_SIZE):
+        n_tgt += 1
         entry = digests.pop(id_bytes(doc["_id"]), None)
         if entry is None:
             sink.extra(doc["_id"])
@@ -236,6 +269,7 @@ async def hashed_compare(
             sink.different(doc["_id"])
     for key in digests:
         sink.missing(RawBSONDocument(key, RAW_CODEC)["_id"])
+    sink.seen(n_src, n_tgt)
 
 
 async def index_shapes(coll: RawCollection) -> set[IndexShape]:
@@ -247,20 +281,13 @@ async def compare_collection(
 ) -> CollectionReport:
     source = source_db.get_collection(name, codec_options=RAW_CODEC)
     target = target_db.get_collection(name, codec_options=RAW_CODEC)
+    # Counts are those of the scans themselves: one pass, and consistent with the comparison.
     report = CollectionReport(name=name, in_source=in_source, in_target=in_target)
-    report.source_count, report.target_count = await asyncio.gather(
-        source.count_documents({}), target.count_documents({})
-    )
     try:
         await merge_compare(source, target, ReportSink(report))
     except OrderDisagrees:
         report = CollectionReport(
-            name=name,
-            in_source=in_source,
-            in_target=in_target,
-            source_count=report.source_count,
-            target_count=report.target_count,
-            merge="hashed",
+            name=name, in_source=in_source, in_target=in_target, merge="hashed"
         )
         await hashed_compare(source, target, ReportSink(report))
     src_ix, tgt_ix = await asyncio.gather(index_shapes(source), index_shapes(target))
