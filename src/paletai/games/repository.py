@@ -55,8 +55,13 @@ class GamesRepository:
         doc = await self.html.find_one({"_id": game_id})
         return str(doc["html"]) if doc else None
 
-    async def newest(self, limit: int, before_rank: int | None = None) -> list[GameInDB]:
-        query: dict[str, Any] = {} if before_rank is None else {"rank": {"$lt": before_rank}}
+    async def newest(
+        self, limit: int, before_rank: int | None = None, author_id: str | None = None
+    ) -> list[GameInDB]:
+        """Newest first (optionally one author's), continuing below `before_rank`."""
+        query: dict[str, Any] = {} if author_id is None else {"author_id": author_id}
+        if before_rank is not None:
+            query["rank"] = {"$lt": before_rank}
         docs = (
             await self.games.find(query, LIST_PROJECTION)
             .sort("rank", DESCENDING)
@@ -87,20 +92,6 @@ class GamesRepository:
                 .limit(limit - len(docs))
                 .to_list()
             )
-        return [_to_game(d) for d in docs]
-
-    async def by_author(
-        self, author_id: str, limit: int, before_rank: int | None = None
-    ) -> list[GameInDB]:
-        query: dict[str, Any] = {"author_id": author_id}
-        if before_rank is not None:
-            query["rank"] = {"$lt": before_rank}
-        docs = (
-            await self.games.find(query, LIST_PROJECTION)
-            .sort("rank", DESCENDING)
-            .limit(limit)
-            .to_list()
-        )
         return [_to_game(d) for d in docs]
 
     async def delete(self, game_id: str) -> None:

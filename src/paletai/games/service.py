@@ -120,7 +120,7 @@ async def my_games(
     ctx: AppContext, user: UserInDB, limit: int, cursor: str | None, base_url: str
 ) -> GamePage:
     before = decode_cursor(cursor, 1)[0] if cursor else None
-    games = await GamesRepository(ctx.db).by_author(user.id, limit + 1, before)
+    games = await GamesRepository(ctx.db).newest(limit + 1, before, author_id=user.id)
     return await _page(ctx, games, limit, user, base_url, popular=False)
 
 
