@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
 
 from paletai.config import Settings
 from paletai.core.context import AppContext
-from tests.conftest import create_game, create_user, running_app
+from tests.conftest import create_game, create_user, running_app, wait_for_task
 
 
 async def test_subscribe_and_unsubscribe(client: httpx.AsyncClient, ctx: AppContext) -> None:
@@ -87,3 +88,29 @@ async def test_maintenance_blocks_writes_not_reads(settings_with: Callable[..., 
         assert (
             await client.post(f"/games/{game_id}/like", headers=user.headers)
         ).status_code == 200
+
+
+async def test_workers_take_no_new_work_in_maintenance(
+    settings_with: Callable[..., Settings],
+) -> None:
+    admin = settings_with(ADMIN_TOKEN="admin-token-" + "m" * 20)
+    async with running_app(admin) as (application, client):
+        ctx: AppContext = application.state.ctx
+        user = await create_user(client)
+        auth = {"Authorization": "Bearer admin-token-" + "m" * 20}
+        # A task queued just before the switch (as a request in flight would leave it).
+        task_id = (
+            await client.post("/games", json={"prompt": "snake"}, headers=user.headers)
+        ).json()["task_id"]
+        await wait_for_task(client, user, task_id)
+        from paletai.jobs.repository import TasksRepository
+
+        await client.post("/admin/maintenance", json={"enabled": True}, headers=auth)
+        queued = await TasksRepository(ctx.db).create(
+            user_id=user.id, prompt="pong", max_attempts=3
+        )
+        await asyncio.sleep(1.0)  # several poll intervals
+        assert (await TasksRepository(ctx.db).get(queued.id)).status == "queued"  # type: ignore[union-attr]
+        await client.post("/admin/maintenance", json={"enabled": False}, headers=auth)
+        done = await wait_for_task(client, user, queued.id)
+        assert done["status"] == "succeeded"

@@ -75,9 +75,15 @@ class WorkerPool:
 
     async def _loop(self, index: int) -> None:
         owner = f"{self.identity}/{index}"
+        maintenance = self.ctx.extras.get("maintenance")
         while not self._stopping.is_set():
             try:
-                task = await self.tasks.claim_next(owner, self.settings.TASK_LEASE_SECONDS)
+                # In maintenance (a database move) take no new work: what runs finishes, and
+                # the queue moves with the data to the new side, where its workers take it up.
+                if maintenance is not None and await maintenance.is_on():
+                    task = None
+                else:
+                    task = await self.tasks.claim_next(owner, self.settings.TASK_LEASE_SECONDS)
             except Exception:  # noqa: BLE001 - the database may be briefly away; keep polling
                 log.warning("could not claim a task; retrying", exc_info=True)
                 task = None
