@@ -260,3 +260,27 @@ def test_cli_backup_restore_verify(
     res = runner.invoke(db_app, ["restore", "--uri", dst, "--dir", str(out)])
     assert res.exit_code == 2
     assert "not empty" in res.output
+
+
+def test_namespace_mapper_include_and_rename() -> None:
+    mapper = NamespaceMapper(
+        include=["paletai.*", "other.keep"],
+        ns_from=["paletai.$coll$"],
+        ns_to=["paletai_new.$coll$"],
+    )
+    assert mapper.map("paletai.games") == "paletai_new.games"
+    assert mapper.map("other.keep") == "other.keep"
+    assert mapper.map("other.drop") is None
+    with pytest.raises(OpsError, match="pairs"):
+        NamespaceMapper(ns_from=["a.*"])
+    with pytest.raises(OpsError, match="wildcards"):
+        NamespaceMapper(ns_from=["a.*"], ns_to=["b.c"])
+
+
+async def test_backup_of_a_database_with_no_collections_names_the_existing_ones(
+    mongo_client: Client, mongo_uri: str, fresh_name: str, tmp_path: Path
+) -> None:
+    await mongo_client[fresh_name].games.insert_one({"_id": "g"})
+    with pytest.raises(OpsError, match=f"has no collections; databases there: .*{fresh_name}"):
+        await backup(with_db(mongo_uri, fresh_name + "_typo"), tmp_path / "d")
+    await mongo_client.drop_database(fresh_name)

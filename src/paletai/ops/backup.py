@@ -18,7 +18,7 @@ from paletai.ops.common import (
     connect,
     database_from_uri,
     index_specs,
-    user_collections,
+    require_collections,
 )
 from paletai.ops.dumpfmt import (
     BSON_SUFFIX,
@@ -137,7 +137,7 @@ async def backup(
         db_dir = _prepare(out_dir, name, str(build.get("version", "unknown")))
         result = BackupResult(database=name, directory=str(out_dir))
         started = time.perf_counter()
-        for coll_name in await user_collections(db):
+        for coll_name in await require_collections(client, db, uri, "source"):
             result.collections.append(
                 await dump_collection(db, coll_name, db_dir, compress=compress, progress=progress)
             )

@@ -111,6 +111,21 @@ async def user_collections(db: RawDatabase) -> list[str]:
     return sorted(names)
 
 
+async def require_collections(client: RawClient, db: RawDatabase, uri: str, role: str) -> list[str]:
+    """The user collections of `db`; OpsError naming the databases that exist if it has none
+    (a typo in --db or in the URI path must not give an empty backup or a vacuous verify)."""
+    names = await user_collections(db)
+    if not names:
+        others = [
+            n for n in await client.list_database_names() if n not in {"admin", "local", "config"}
+        ]
+        raise OpsError(
+            f"the {role} database {db.name!r} at {describe_hosts(uri)} has no collections; "
+            f"databases there: {', '.join(sorted(others)) or 'none'} (use --db NAME)"
+        )
+    return names
+
+
 async def collection_info(db: RawDatabase, name: str) -> dict[str, Any]:
     """listCollections entry of one collection (options, type, uuid), decoded."""
     cursor = await db.list_collections(filter={"name": name})

@@ -13,10 +13,10 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import bson
 from bson import json_util
@@ -34,6 +34,7 @@ from paletai.ops.common import (
     index_shape,
     index_specs,
     is_id_index,
+    require_collections,
     user_collections,
 )
 
@@ -112,77 +113,6 @@ class OrderDisagrees(Exception):
     """A server returned `_id`s out of MongoDB's order; fall back to the hashed comparison."""
 
 
-async def _batches(coll: RawCollection, *, ids_only: bool) -> AsyncIterator[list[RawBSONDocument]]:
-    """Batches sorted by _id, fetched ahead in a task so both servers work at the same time."""
-    queue: asyncio.Queue[list[RawBSONDocument] | BaseException | None] = asyncio.Queue(
-        PREFETCH_BATCHES
-    )
-
-    async def produce() -> None:
-        try:
-            projection = {"_id": 1} if ids_only else None
-            cursor = coll.find({}, projection, batch_size=BATCH_SIZE).sort("_id", 1)
-            batch: list[RawBSONDocument] = []
-            async for doc in cursor:
-                batch.append(doc)
-                if len(batch) >= BATCH_SIZE:
-                    await queue.put(batch)
-                    batch = []
-            if batch:
-                await queue.put(batch)
-            await queue.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            await queue.put(exc)
-
-    task = asyncio.create_task(produce())
-    try:
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-
-_FIXED_SIZES = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
-
-
-def leading_id(doc: RawBSONDocument) -> Any:
-    """The document's _id, read from its first element when it is there (as MongoDB stores
-    it) without inflating the whole document; any other layout falls back to doc["_id"]."""
-    raw = doc.raw
-    if raw[5:9] == b"_id\x00":
-        kind = raw[4]
-        size = _FIXED_SIZES.get(kind)
-        if size is None and kind == 0x02:
-            size = 4 + int.from_bytes(raw[9:13], "little", signed=True)
-        if size is not None:
-            element = bytes(raw[4 : 9 + size])
-            mini = (len(element) + 5).to_bytes(4, "little") + element + b"\x00"
-            return bson.decode(mini, RAW_CODEC)["_id"]
-    return doc["_id"]
-
-
-async def sorted_ids_docs(
-    coll: RawCollection, *, ids_only: bool = False
-) -> AsyncGenerator[tuple[tuple[Any, ...], Any, RawBSONDocument], None]:
-    """(sort key, _id, document) in _id order; OrderDisagrees if the server's order is not it."""
-    last: tuple[Any, ...] | None = None
-    async for batch in _batches(coll, ids_only=ids_only):
-        for doc in batch:
-            value = leading_id(doc)
-            key = bson_sort_key(value)
-            if last is not None and key <= last:
-                raise OrderDisagrees
-            last = key
-            yield key, value, doc
-
-
 class DiffSink(Protocol):
     """Receives the `_id`s that differ between two collections."""
 
@@ -209,6 +139,121 @@ class ReportSink:
         self.report.source_count, self.report.target_count = source, target
 
 
+async def _raw_batches(coll: RawCollection, *, ids_only: bool) -> AsyncGenerator[bytes, None]:
+    """Raw server batches (documents back to back) sorted by _id, fetched ahead in a task so
+    both servers work at the same time."""
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(PREFETCH_BATCHES)
+
+    async def produce() -> None:
+        try:
+            projection = {"_id": 1} if ids_only else None
+            cursor = coll.find_raw_batches({}, projection, batch_size=BATCH_SIZE).sort("_id", 1)
+            async for data in cursor:
+                chunk = cast(bytes, data)  # a raw batch cursor yields the batch's bytes
+                if chunk:
+                    await queue.put(chunk)
+            await queue.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            await queue.put(exc)
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def _offsets(data: bytes) -> list[int]:
+    """Start offsets of the documents in a raw batch."""
+    offsets = []
+    pos, end = 0, len(data)
+    while pos < end:
+        offsets.append(pos)
+        pos += int.from_bytes(data[pos : pos + 4], "little")
+    return offsets
+
+
+_FIXED_SIZES = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
+
+
+def leading_id(doc: RawBSONDocument) -> Any:
+    """The document's _id, read from its first element when it is there (as MongoDB stores
+    it) without inflating the whole document; any other layout falls back to doc["_id"]."""
+    raw = doc.raw
+    if raw[5:9] == b"_id\x00":
+        kind = raw[4]
+        size = _FIXED_SIZES.get(kind)
+        if size is None and kind == 0x02:
+            size = 4 + int.from_bytes(raw[9:13], "little", signed=True)
+        if size is not None:
+            element = bytes(raw[4 : 9 + size])
+            mini = (len(element) + 5).to_bytes(4, "little") + element + b"\x00"
+            return bson.decode(mini, RAW_CODEC)["_id"]
+    return doc["_id"]
+
+
+class _SortedSide:
+    """One side of the merge: raw batches in _id order, consumed a document at a time, or a
+    whole batch at once when both sides hold byte-identical batches (the common case)."""
+
+    def __init__(self, coll: RawCollection, *, ids_only: bool) -> None:
+        self._batches = _raw_batches(coll, ids_only=ids_only)
+        self.data = b""
+        self.offsets: list[int] = []
+        self.pos = 0
+        self.count = 0
+        self.last: tuple[Any, ...] | None = None
+        self.exhausted = False
+
+    async def load(self) -> None:
+        self.data = await anext(self._batches, b"")
+        self.offsets = _offsets(self.data)
+        self.pos = 0
+        self.exhausted = not self.data
+
+    def _doc(self, index: int) -> RawBSONDocument:
+        start = self.offsets[index]
+        end = self.offsets[index + 1] if index + 1 < len(self.offsets) else len(self.data)
+        return RawBSONDocument(self.data[start:end], RAW_CODEC)
+
+    def head(self) -> tuple[tuple[Any, ...], Any, RawBSONDocument]:
+        """(sort key, _id, document) of the next document; OrderDisagrees if out of order."""
+        doc = self._doc(self.pos)
+        value = leading_id(doc)
+        key = bson_sort_key(value)
+        if self.last is not None and key <= self.last:
+            raise OrderDisagrees
+        return key, value, doc
+
+    async def advance(self, key: tuple[Any, ...]) -> None:
+        self.last = key
+        self.pos += 1
+        self.count += 1
+        if self.pos >= len(self.offsets):
+            await self.load()
+
+    async def skip_batch(self) -> None:
+        """Consume the whole (identical) batch; its last document becomes the order mark."""
+        first = self.head()[0]
+        self.pos = len(self.offsets) - 1
+        last = bson_sort_key(leading_id(self._doc(self.pos)))
+        # Inside an identical batch the order cannot hide a difference; across batches it can.
+        self.last = max(first, last)
+        self.count += len(self.offsets)
+        await self.load()
+
+    async def close(self) -> None:
+        await self._batches.aclose()
+
+
 async def merge_compare(
     source: RawCollection, target: RawCollection, sink: DiffSink, *, ids_only: bool = False
 ) -> None:
@@ -217,33 +262,33 @@ async def merge_compare(
     Raises OrderDisagrees (before or after some differences were reported) when a server's
     order is not MongoDB's; callers then start over with `hashed_compare`.
     """
-    src_iter = sorted_ids_docs(source, ids_only=ids_only)
-    tgt_iter = sorted_ids_docs(target, ids_only=ids_only)
-    n_src = n_tgt = 0
+    src = _SortedSide(source, ids_only=ids_only)
+    tgt = _SortedSide(target, ids_only=ids_only)
     try:
-        src = await anext(src_iter, None)
-        tgt = await anext(tgt_iter, None)
-        while src is not None or tgt is not None:
-            if tgt is None or (src is not None and src[0] < tgt[0]):
-                assert src is not None
-                sink.missing(src[1])
-                src = await anext(src_iter, None)
-                n_src += 1
-            elif src is None or tgt[0] < src[0]:
-                sink.extra(tgt[1])
-                tgt = await anext(tgt_iter, None)
-                n_tgt += 1
+        await asyncio.gather(src.load(), tgt.load())
+        while not (src.exhausted and tgt.exhausted):
+            if not src.exhausted and src.pos == 0 and tgt.pos == 0 and src.data == tgt.data:
+                await src.skip_batch()
+                await tgt.skip_batch()
+                continue
+            a = None if src.exhausted else src.head()
+            b = None if tgt.exhausted else tgt.head()
+            if b is None or (a is not None and a[0] < b[0]):
+                assert a is not None
+                sink.missing(a[1])
+                await src.advance(a[0])
+            elif a is None or b[0] < a[0]:
+                sink.extra(b[1])
+                await tgt.advance(b[0])
             else:
-                if not ids_only and src[2].raw != tgt[2].raw:
-                    sink.different(src[1])
-                src = await anext(src_iter, None)
-                tgt = await anext(tgt_iter, None)
-                n_src += 1
-                n_tgt += 1
-        sink.seen(n_src, n_tgt)
+                if not ids_only and a[2].raw != b[2].raw:
+                    sink.different(a[1])
+                await src.advance(a[0])
+                await tgt.advance(b[0])
+        sink.seen(src.count, tgt.count)
     finally:
-        await src_iter.aclose()
-        await tgt_iter.aclose()
+        await src.close()
+        await tgt.close()
 
 
 def _digest(doc: RawBSONDocument, ids_only: bool) -> bytes:
@@ -329,9 +374,10 @@ async def verify(
     try:
         target = await connect(target_uri, role="target")
         try:
+            source_db = source.get_database(src_name, codec_options=RAW_CODEC)
+            await require_collections(source, source_db, source_uri, "source")
             return await verify_databases(
-                source.get_database(src_name, codec_options=RAW_CODEC),
-                target.get_database(tgt_name, codec_options=RAW_CODEC),
+                source_db, target.get_database(tgt_name, codec_options=RAW_CODEC)
             )
         finally:
             await target.close()
