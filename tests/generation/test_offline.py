@@ -13,6 +13,7 @@ from paletai.generation.providers.base import GameDraft, GameProvider, Generatio
 from paletai.generation.providers.offline import (
     OfflineProvider,
     Theme,
+    assemble_template,
     choose_template,
     fill_template,
     speed_for,
@@ -175,6 +176,74 @@ def test_fill_template_refuses_unknown_placeholders_and_bad_values() -> None:
         fill_template("{{BG}}", bad)
     wild = Theme(title="t", caption="c", palette=("#000000", "#ffffff", "#ff0000"), speed=1e9)
     assert fill_template("{{SPEED}}", wild) == "2.00"
+
+
+def test_assemble_template_pours_parts_into_the_shell() -> None:
+    shell = (
+        '<meta content="{{>KIND}}"><p>{{>HELP}}</p>\n{{>PAD}}\n'
+        "<script>var k = {{>KIND_JS}}, h = {{>HELP_JS}};\n{{>GAME}}\n</script>"
+    )
+    game = (
+        "<!-- a comment is fine -->\n"
+        '<template data-slot="help">Tap & go <now></template>\n'
+        '<template data-slot="pad">left action</template>\n'
+        '<script data-slot="game">\n  go({{SPEED}});\n</script>\n'
+    )
+    assembled = assemble_template("x-1", shell, game)
+    assert '<meta content="x-1">' in assembled
+    assert "<p>Tap &amp; go &lt;now&gt;</p>" in assembled
+    assert 'var k = "x-1", h = "Tap \\u0026 go \\u003cnow\\u003e";' in assembled
+    assert 'data-key="left"' in assembled
+    assert 'data-key="action"' in assembled
+    assert "\n  go({{SPEED}});\n</script>" in assembled  # placeholders are left for the fill
+    assert "{{>" not in assembled
+    no_pad = game.replace('<template data-slot="pad">left action</template>\n', "")
+    assert "<button" not in assemble_template("x", shell, no_pad)
+
+
+@pytest.mark.parametrize(
+    ("name", "shell", "game", "complaint"),
+    [
+        ("x", "{{>HELP}}{{>GAME}}", '<template data-slot="help">h</template>', "parts"),
+        ("x", "{{>GAME}}", '<script data-slot="game">g</script>stray', "outside"),
+        (
+            "x",
+            "{{>NOPE}}",
+            '<template data-slot="help">h</template><script data-slot="game">g</script>',
+            "NOPE",
+        ),
+        (
+            "x",
+            "{{>PAD}}",
+            '<template data-slot="help">h</template>'
+            '<template data-slot="pad">jump</template><script data-slot="game">g</script>',
+            "jump",
+        ),
+        (
+            "x",
+            "{{>GAME}}",
+            '<template data-slot="help">{{>GAME}}</template><script data-slot="game">g</script>',
+            "SLOT",
+        ),
+        (
+            "x",
+            "{{>GAME}}",
+            '<template data-slot="help">h</template>'
+            '<template data-slot="help">h</template><script data-slot="game">g</script>',
+            "twice",
+        ),
+        ('x" onload="', "", "", "name"),
+    ],
+)
+def test_assemble_template_refuses_bad_parts(
+    name: str, shell: str, game: str, complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        assemble_template(name, shell, game)
+
+
+def test_partials_are_not_games() -> None:
+    assert not [name for name in template_names() if name.startswith("_")]
 
 
 def test_speed_words() -> None:

@@ -2,6 +2,14 @@
 
 It needs no keys and no network, and it is honest about it (provider "offline"). The same
 (prompt, seed) always gives the same game, so a retried task makes the same game again.
+
+A template is made of two files in templates/: _shell.html, the page every game shares (markup,
+style and the runtime: start/end, overlay, score, particles, input, touch pad, test hook), and
+<game>.html, the parts that are the game's own: <template data-slot="help"> (its help text,
+plain text that is encoded for the HTML and the JS it lands in), an optional
+<template data-slot="pad"> (its touch-pad keys) and <script data-slot="game"> (its code).
+assemble_template pours the parts into the shell's {{>SLOT}}s; fill_template then fills the
+{{PLACEHOLDERS}}, so each game is still one self-contained page with one inline script.
 """
 
 from __future__ import annotations
@@ -184,18 +192,98 @@ def fill_template(source: str, theme: Theme) -> str:
     return _PLACEHOLDER.sub(replace, source)
 
 
-@cache
-def _template_source(name: str) -> str:
+_SHELL = "_shell"
+_SLOT = re.compile(r"\{\{>([A-Z_]+)\}\}")
+_PART = re.compile(r'<(template|script) data-slot="([a-z]+)">(.*?)</\1>', re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_KIND_NAME = re.compile(r"[a-z0-9-]+")
+_PAD_GLYPHS = {
+    "left": "&#9664;",
+    "up": "&#9650;",
+    "down": "&#9660;",
+    "right": "&#9654;",
+    "action": "&#9679;",
+}
+
+
+def _read_template_file(name: str) -> str:
     return (resources.files("paletai.generation") / "templates" / f"{name}.html").read_text(
         encoding="utf-8"
     )
 
 
+def _game_parts(name: str, source: str) -> dict[str, str]:
+    """A game file's parts by slot; anything but the parts and comments is refused."""
+    parts: dict[str, str] = {}
+    for match in _PART.finditer(source):
+        slot, body = match.group(2), match.group(3)
+        if slot in parts:
+            raise ValueError(f"{name}: the {slot!r} part is there twice")
+        parts[slot] = body
+    leftover = _COMMENT.sub("", _PART.sub("", source)).strip()
+    if leftover:
+        raise ValueError(f"{name}: text outside the parts: {leftover[:40]!r}")
+    if not {"help", "game"} <= set(parts) <= {"help", "pad", "game"}:
+        raise ValueError(f"{name}: parts must be help, game and maybe pad, not {sorted(parts)}")
+    if any("{{>" in body for body in parts.values()):
+        raise ValueError(f"{name}: a part cannot hold a {{{{>SLOT}}}}")
+    return parts
+
+
+def _pad(name: str, keys: list[str]) -> str:
+    """The touch pad's markup: one button a key, or nothing for a game without a pad."""
+    if not keys:
+        return ""
+    unknown = [key for key in keys if key not in _PAD_GLYPHS]
+    if unknown:
+        raise ValueError(f"{name}: no pad button for {unknown}")
+    buttons = "".join(
+        f'    <button type="button" data-key="{key}" aria-label="{key}">'
+        f"{_PAD_GLYPHS[key]}</button>\n"
+        for key in keys
+    )
+    return f'  <div id="pad" class="touch">\n{buttons}  </div>'
+
+
+def assemble_template(name: str, shell: str, game: str) -> str:
+    """The game's template: its parts poured into the shell's {{>SLOT}}s, in one pass.
+
+    Both sources are the package's own files, never a request's text; the result still has
+    its {{PLACEHOLDERS}} for fill_template to encode.
+    """
+    if not _KIND_NAME.fullmatch(name):
+        raise ValueError(f"not a template name: {name!r}")
+    parts = _game_parts(name, game)
+    help_text = parts["help"].strip()
+    slots = {
+        "KIND": name,
+        "KIND_JS": _js_string(name),
+        "HELP": html.escape(help_text, quote=False),  # element text, never an attribute
+        "HELP_JS": _js_string(help_text),
+        "PAD": _pad(name, parts.get("pad", "").split()),
+        "GAME": parts["game"].strip("\n"),
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        value = slots.get(match.group(1))
+        if value is None:
+            raise ValueError(f"unknown template slot {match.group(0)}")
+        return value
+
+    return _SLOT.sub(replace, shell)
+
+
+@cache
+def _template_source(name: str) -> str:
+    return assemble_template(name, _read_template_file(_SHELL), _read_template_file(name))
+
+
 @cache
 def _shipped_templates() -> tuple[str, ...]:
+    """The games, by file stem; partials (a leading "_", like _shell.html) are not games."""
     folder = resources.files("paletai.generation") / "templates"
     names = [entry.name.removesuffix(".html") for entry in folder.iterdir()]
-    return tuple(sorted(name for name in names if name in KINDS))
+    return tuple(sorted(name for name in names if name in KINDS and not name.startswith("_")))
 
 
 def template_names() -> list[str]:
