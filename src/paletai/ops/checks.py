@@ -1,0 +1,682 @@
+"""The checklist's verification phases as checks: a check report, the HTTP plumbing they share,
+and Phase 4 ("Configuration Verification") against a running PaletAI.
+
+Every check records name, ok, seconds and a one-line detail; a report is what `--json` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+
+USER_AGENT = "paletai-migrate"
+DEFAULT_PROMPT = "Create a simple snake game"
+REQUEST_TIMEOUT_SECONDS = 30.0
+POLL_SECONDS = 0.25
+
+# The HTTP contract of DESIGN.md, as (method, path with parameters blanked).
+CONTRACT_ENDPOINTS: tuple[tuple[str, str], ...] = (
+    ("GET", "/health"),
+    ("POST", "/auth/register"),
+    ("POST", "/auth/login"),
+    ("GET", "/auth/me"),
+    ("POST", "/games"),
+    ("GET", "/tasks/{}"),
+    ("GET", "/games/feed"),
+    ("GET", "/games/{}"),
+    ("GET", "/games/{}/play"),
+    ("POST", "/games/{}/like"),
+    ("DELETE", "/games/{}/like"),
+    ("DELETE", "/games/{}"),
+    ("GET", "/users/me/games"),
+    ("POST", "/notifications/subscribe"),
+    ("DELETE", "/notifications/subscribe"),
+)
+GAME_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "prompt",
+    "author",
+    "image_url",
+    "play_url",
+    "likes_count",
+    "provider",
+    "model",
+    "created_at",
+)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class Check:
+    """One verified fact: passed or not, how long it took, and what was seen."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    """The checks of one command, for the screen (`echo`) and the migration report (`--json`)."""
+
+    command: str
+    target: str
+    checks: list[Check] = field(default_factory=list)
+    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    echo: Callable[[Check], None] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def add(self, check: Check) -> Check:
+        self.checks.append(check)
+        if self.echo is not None:
+            self.echo(check)
+        return check
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "target": self.target,
+            "ok": self.ok,
+            "started_at": self.started_at,
+            "seconds": round(self.seconds, 3),
+            "checks": [asdict(c) for c in self.checks],
+            **self.extra,
+        }
+
+    def write_json(self, path: Path | None) -> None:
+        if path is not None:
+            path.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n")
+
+
+def print_check(console: Console, check: Check) -> None:
+    """One line per check: PASS/FAIL, name, time, what was seen."""
+    mark = "[bold green]PASS[/]" if check.ok else "[bold red]FAIL[/]"
+    console.print(
+        f"{mark} {escape(check.name):<34} {check.seconds:6.2f} s  {escape(check.detail)}",
+        soft_wrap=True,
+    )
+
+
+def print_summary(console: Console, report: CheckReport) -> None:
+    total, failed = len(report.checks), report.failed
+    if report.ok:
+        console.print(
+            f"[bold green]PASSED[/] {report.command} {escape(report.target)}: all {total} checks "
+            f"passed in {report.seconds:.1f} s"
+        )
+    else:
+        names = ", ".join(c.name for c in failed) or "no check ran"
+        console.print(
+            f"[bold red]FAILED[/] {report.command} {escape(report.target)}: {len(failed)} of "
+            f"{total} checks failed ({escape(names)}) in {report.seconds:.1f} s",
+            soft_wrap=True,
+        )
+
+
+class CheckFailed(Exception):
+    """A check saw something wrong; the message is the check's detail."""
+
+
+class Aborted(Exception):
+    """A check that later checks depend on failed: stop (cleanup still runs)."""
+
+
+def run_step(report: CheckReport, name: str, fn: Callable[[], str], *, fatal: bool = False) -> bool:
+    """Run one check, timing it; a failure of a `fatal` step raises Aborted after recording."""
+    started = time.perf_counter()
+    try:
+        detail, ok = fn(), True
+    except CheckFailed as exc:
+        detail, ok = str(exc), False
+    report.add(Check(name, ok, round(time.perf_counter() - started, 3), detail))
+    if not ok and fatal:
+        raise Aborted(name)
+    return ok
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP: clear messages for the two ways a call goes wrong (no answer, an error answer)
+
+
+def normalise_base_url(url: str) -> str:
+    """`url` without a trailing slash; ValueError unless it is an http(s) URL with a host."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"not an http(s) URL: {url!r} (example: https://NEW_APP.azurewebsites.net)"
+        )
+    return url.strip().rstrip("/")
+
+
+def transport_error_message(exc: httpx.HTTPError, url: str) -> str:
+    """One line for an exception raised before any answer arrived."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer from {url} in time ({type(exc).__name__}): {reason}"
+    if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
+        return f"cannot reach {url}: TLS certificate problem: {reason}"
+    return f"cannot reach {url}: {reason}"
+
+
+def api_error_message(response: httpx.Response) -> str:
+    """The API's `error.message` (or FastAPI's 422 `detail`), else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        detail = body.get("detail")
+        if isinstance(detail, list):
+            return "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
+                for d in detail
+                if isinstance(d, dict)
+            )
+        if detail:
+            return str(detail)
+    return json.dumps(body)[:200]
+
+
+def describe_status(method: str, path: str, response: httpx.Response) -> str:
+    return f"{method} {path} answered {response.status_code}: {api_error_message(response)}"
+
+
+def ensure_status(
+    method: str, path: str, response: httpx.Response, expect: tuple[int, ...]
+) -> httpx.Response:
+    if response.status_code not in expect:
+        raise CheckFailed(describe_status(method, path, response))
+    return response
+
+
+def json_object(method: str, path: str, response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, or CheckFailed saying what came instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise CheckFailed(
+            f"{method} {path} answered {response.status_code} with non-JSON "
+            f"({response.headers.get('content-type', '?')}): {response.text[:120]!r}"
+        ) from None
+    if not isinstance(body, dict):
+        raise CheckFailed(f"{method} {path} answered a JSON {type(body).__name__}, not an object")
+    return body
+
+
+class ApiClient:
+    """A synchronous client for one PaletAI: every failure is a CheckFailed with a clear line."""
+
+    def __init__(self, base_url: str, *, timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
+        self.base_url = base_url
+        self.token: str | None = None
+        self.http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: tuple[int, ...] = (200,),
+        auth: bool = False,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self.http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CheckFailed(transport_error_message(exc, self.base_url + path)) from None
+        return ensure_status(method, path, response, expect)
+
+    def json(
+        self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> dict[str, Any]:
+        return json_object(method, path, self.call(method, path, expect=expect, **kwargs))
+
+    def get_absolute(self, url: str) -> httpx.Response:
+        """GET a URL anywhere (an image on blob storage), anonymously."""
+        try:
+            return httpx.get(
+                urljoin(self.base_url + "/", url),
+                timeout=self.http.timeout,
+                follow_redirects=True,
+                headers={"User-Agent": USER_AGENT},
+            )
+        except httpx.HTTPError as exc:
+            raise CheckFailed(transport_error_message(exc, url)) from None
+
+
+@contextmanager
+def api_client(base_url: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> Iterator[ApiClient]:
+    client = ApiClient(base_url, timeout=timeout)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the checks look at, as pure functions (tested on their own)
+
+
+def health_problems(status_code: int, body: dict[str, Any]) -> list[str]:
+    """What is wrong with a /health answer by the checklist's standard."""
+    problems = [] if status_code == 200 else [f"status {status_code}, expected 200"]
+    for key in ("status", "database", "api"):
+        if body.get(key) != "healthy":
+            problems.append(f'"{key}": {body.get(key)!r}, expected "healthy"')
+    return problems
+
+
+def missing_endpoints(openapi: dict[str, Any]) -> list[str]:
+    """Contract endpoints that the OpenAPI document does not list ("METHOD /path")."""
+    present: set[tuple[str, str]] = set()
+    for path, operations in (openapi.get("paths") or {}).items():
+        blanked = _blank_parameters(str(path))
+        if isinstance(operations, dict):
+            present.update((str(m).upper(), blanked) for m in operations)
+    return [f"{m} {p}" for m, p in CONTRACT_ENDPOINTS if (m, p) not in present]
+
+
+def _blank_parameters(path: str) -> str:
+    out, depth = [], 0
+    for char in path:
+        if char == "{":
+            depth += 1
+            if depth == 1:
+                out.append("{}")
+        elif char == "}":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(char)
+    return "".join(out)
+
+
+def image_kind(content: bytes) -> str | None:
+    if content.startswith(PNG_MAGIC):
+        return "PNG"
+    if content.startswith(JPEG_MAGIC):
+        return "JPEG"
+    return None
+
+
+def describe_image(url: str, response: httpx.Response) -> str:
+    """ "PNG 1234 bytes (image/png)" for an anonymous GET of a cover; CheckFailed otherwise."""
+    if response.status_code != 200:
+        raise CheckFailed(f"GET {url} (anonymous) answered {response.status_code}")
+    kind = response.headers.get("content-type", "")
+    magic = image_kind(response.content)
+    if not kind.startswith("image/") or magic is None:
+        raise CheckFailed(f"{url} is not a PNG/JPEG image (content-type {kind!r})")
+    return f"{magic} {len(response.content)} bytes ({kind})"
+
+
+def image_location(image_url: str, api_base: str) -> str:
+    """Where a cover image lives: Azure Blob, an Azurite-style blob endpoint, or local /static."""
+    parts = urlsplit(urljoin(api_base + "/", image_url))
+    host = (parts.hostname or "").lower()
+    if host.endswith(".blob.core.windows.net"):
+        return f"Azure Blob Storage (account {host.split('.')[0]})"
+    first_segment = parts.path.lstrip("/").split("/", 1)[0]
+    if parts.port == 10000 or first_segment == "devstoreaccount1":
+        return f"Azurite-style blob endpoint ({parts.netloc}/{first_segment})"
+    if parts.path.startswith("/static/"):
+        return f"local /static on {parts.netloc} (not blob storage)"
+    return f"other host {parts.netloc}"
+
+
+def is_blob_location(location: str) -> bool:
+    return location.startswith(("Azure Blob", "Azurite"))
+
+
+def csp_problems(csp: str | None) -> list[str]:
+    """Why a play page's Content-Security-Policy does not sandbox the untrusted game."""
+    if not csp:
+        return ["no Content-Security-Policy header"]
+    directives = [d.strip().split() for d in csp.split(";") if d.strip()]
+    sandbox = [d for d in directives if d[0].lower() == "sandbox"]
+    problems = []
+    if not sandbox:
+        problems.append("CSP has no sandbox directive")
+    if "allow-same-origin" in csp.lower():
+        problems.append("CSP allows allow-same-origin: the game would run with the API's origin")
+    return problems
+
+
+def missing_game_fields(game: dict[str, Any]) -> list[str]:
+    missing = [name for name in GAME_FIELDS if game.get(name) in (None, "")]
+    author = game.get("author")
+    if isinstance(author, dict) and not (author.get("id") and author.get("username")):
+        missing.append("author.id/username")
+    return missing
+
+
+def random_test_email() -> str:
+    return f"migration-check+{uuid.uuid4().hex}@example.com"
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 4
+
+
+@dataclass
+class CheckOptions:
+    base_url: str
+    email: str | None = None
+    password: str | None = None
+    prompt: str = DEFAULT_PROMPT
+    timeout: float = 120.0
+    keep: bool = False
+    require_blob: bool = False
+
+
+@dataclass
+class _State:
+    email: str = ""
+    password: str = ""
+    task_id: str | None = None
+    game_id: str | None = None
+    game: dict[str, Any] = field(default_factory=dict)
+
+
+def register_or_login(api: ApiClient, email: str, password: str, *, reuse: bool) -> str:
+    """Register `email`; with `reuse`, an existing account (409) logs in instead."""
+    response = api.call(
+        "POST",
+        "/auth/register",
+        json={"email": email, "password": password},
+        expect=(200, 409) if reuse else (200,),
+    )
+    if response.status_code == 409:
+        token = login_json(api, email, password)
+        api.token = token
+        return f"{email} exists (409): logged in instead"
+    body = json_object("POST", "/auth/register", response)
+    if not body.get("access_token"):
+        raise CheckFailed("POST /auth/register answered 200 without an access_token")
+    api.token = str(body["access_token"])
+    return f"registered {email}"
+
+
+def login_json(api: ApiClient, email: str, password: str) -> str:
+    body = api.json("POST", "/auth/login", json={"email": email, "password": password})
+    if not body.get("access_token") or str(body.get("token_type", "")).lower() != "bearer":
+        raise CheckFailed(f"login answered no bearer token: keys {sorted(body)}")
+    return str(body["access_token"])
+
+
+def wait_for_task(
+    api: ApiClient,
+    task_id: str,
+    timeout: float,
+    on_stage: Callable[[str, str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Poll GET /tasks/{id} until it ends (or CheckFailed after `timeout` s)."""
+    started = time.monotonic()
+    seen: tuple[str, str] | None = None
+    while True:
+        body = api.json("GET", f"/tasks/{task_id}", auth=True)
+        status, stage = str(body.get("status")), str(body.get("stage"))
+        if (status, stage) != seen:
+            seen = (status, stage)
+            if on_stage is not None:
+                on_stage(status, stage, time.monotonic() - started)
+        if status in ("succeeded", "failed"):
+            return body
+        if time.monotonic() - started > timeout:
+            raise CheckFailed(
+                f"task {task_id} still {status} (stage {stage}) after {timeout:g} s (--timeout)"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def run_phase4(
+    options: CheckOptions,
+    report: CheckReport,
+    on_stage: Callable[[str, str, float], None] | None = None,
+) -> CheckReport:
+    """The checklist's Phase 4 against `options.base_url`, each step a check in `report`."""
+    started = time.perf_counter()
+    state = _State(
+        email=options.email or random_test_email(),
+        password=options.password or f"check-{uuid.uuid4().hex[:16]}",
+    )
+    report.extra.update(test_email=state.email, prompt=options.prompt)
+    with api_client(options.base_url) as api:
+        try:
+            _phase4_steps(api, options, report, state, on_stage)
+        except Aborted:
+            pass
+        finally:
+            if state.game_id and not options.keep:
+                run_step(report, "cleanup: delete the test game", lambda: _delete_game(api, state))
+            elif state.game_id:
+                report.extra["kept_game_id"] = state.game_id
+    report.extra.update(task_id=state.task_id, game_id=state.game_id)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _phase4_steps(
+    api: ApiClient,
+    options: CheckOptions,
+    report: CheckReport,
+    state: _State,
+    on_stage: Callable[[str, str, float], None] | None,
+) -> None:
+    def health() -> str:
+        response = api.call("GET", "/health", expect=(200, 503))
+        body = json_object("GET", "/health", response)
+        problems = health_problems(response.status_code, body)
+        if problems:
+            failing = body.get("failing")
+            raise CheckFailed("; ".join(problems) + (f" (failing: {failing})" if failing else ""))
+        report.extra["version"] = body.get("version")
+        return (
+            f"healthy; database healthy, storage {body.get('storage')}, ai {body.get('ai')}, "
+            f"version {body.get('version')}"
+        )
+
+    def docs() -> str:
+        response = api.call("GET", "/docs")
+        kind = response.headers.get("content-type", "")
+        if "html" not in kind or "swagger-ui" not in response.text.lower():
+            raise CheckFailed(f"/docs is not the Swagger UI page ({kind})")
+        return "Swagger UI page loads"
+
+    def openapi() -> str:
+        body = api.json("GET", "/openapi.json")
+        missing = missing_endpoints(body)
+        if missing:
+            raise CheckFailed("missing: " + ", ".join(missing))
+        return f"all {len(CONTRACT_ENDPOINTS)} contract endpoints listed"
+
+    def register() -> str:
+        return register_or_login(api, state.email, state.password, reuse=options.email is not None)
+
+    def login() -> str:
+        api.token = login_json(api, state.email, state.password)
+        return "JSON {email, password}: bearer token"
+
+    def login_form() -> str:
+        body = api.json(
+            "POST",
+            "/auth/login",
+            data={"username": state.email, "password": state.password, "grant_type": "password"},
+        )
+        if not body.get("access_token"):
+            raise CheckFailed("OAuth2 form login answered no access_token")
+        return "OAuth2 form (username, password): bearer token"
+
+    def me() -> str:
+        body = api.json("GET", "/auth/me", auth=True)
+        if str(body.get("email", "")).lower() != state.email.lower():
+            raise CheckFailed(f"/auth/me is {body.get('email')!r}, expected {state.email}")
+        return f"{body.get('email')}; prompts left today: {body.get('prompts_remaining_today')}"
+
+    def create() -> str:
+        body = api.json(
+            "POST", "/games", json={"prompt": options.prompt}, auth=True, expect=(200, 202)
+        )
+        if not body.get("task_id"):
+            raise CheckFailed(f"POST /games answered no task_id: {body}")
+        state.task_id = str(body["task_id"])
+        return f"task {state.task_id} {body.get('status')}"
+
+    def generation() -> str:
+        assert state.task_id is not None
+        body = wait_for_task(api, state.task_id, options.timeout, on_stage)
+        if body.get("status") != "succeeded":
+            raise CheckFailed(
+                f"task {state.task_id} failed at stage {body.get('stage')}: {body.get('error')}"
+            )
+        if not body.get("game_id"):
+            raise CheckFailed(f"task {state.task_id} succeeded without a game_id")
+        state.game_id = str(body["game_id"])
+        return f"succeeded: game {state.game_id} after {body.get('attempts')} attempt(s)"
+
+    def game() -> str:
+        state.game = api.json("GET", f"/games/{state.game_id}")
+        missing = missing_game_fields(state.game)
+        if missing:
+            raise CheckFailed("fields not populated: " + ", ".join(missing))
+        return f"{state.game.get('title')!r} by {state.game['author'].get('username')}"
+
+    def image() -> str:
+        url = state.game.get("image_url")
+        if not url:
+            raise CheckFailed("the game has no image_url")
+        response = api.get_absolute(str(url))
+        described = describe_image(str(url), response)
+        location = image_location(str(url), options.base_url)
+        report.extra["image_location"] = location
+        if options.require_blob and not is_blob_location(location):
+            raise CheckFailed(f"image is on {location}; --require-blob wants blob storage")
+        return f"{described} on {location}"
+
+    def play() -> str:
+        path = f"/games/{state.game_id}/play"
+        response = api.call("GET", path)
+        if "text/html" not in response.headers.get("content-type", ""):
+            raise CheckFailed(f"{path} is {response.headers.get('content-type')}, not HTML")
+        csp = response.headers.get("content-security-policy")
+        problems = csp_problems(csp)
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        detail = f"HTML {len(response.content)} bytes, CSP sandboxed without allow-same-origin"
+        play_url = str(state.game.get("play_url", ""))
+        if play_url and not play_url.startswith(options.base_url):
+            detail += f" (note: play_url is {play_url})"
+        return detail
+
+    def feed() -> str:
+        cursor: str | None = None
+        for page in range(1, 4):
+            params: dict[str, Any] = {"limit": 20}
+            if cursor:
+                params["cursor"] = cursor
+            body = api.json("GET", "/games/feed", params=params)
+            items = body.get("items") or []
+            for position, item in enumerate(items, start=1 + (page - 1) * 20):
+                if isinstance(item, dict) and item.get("id") == state.game_id:
+                    missing = missing_game_fields(item)
+                    if missing:
+                        raise CheckFailed(
+                            "in the feed, fields not populated: " + ", ".join(missing)
+                        )
+                    return f"the game is #{position} in the feed, all fields populated"
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        raise CheckFailed(f"game {state.game_id} is not in the first pages of /games/feed")
+
+    def like() -> str:
+        path = f"/games/{state.game_id}/like"
+        before = int(state.game.get("likes_count") or 0)
+        first = api.json("POST", path, auth=True)
+        second = api.json("POST", path, auth=True)
+        if not (first.get("liked") and second.get("liked")):
+            raise CheckFailed(f"like answered {first} then {second}")
+        if first.get("likes_count") != before + 1 or second.get("likes_count") != before + 1:
+            raise CheckFailed(f"likes_count {before} -> {first} -> {second}: not idempotent")
+        third = api.json("DELETE", path, auth=True)
+        fourth = api.json("DELETE", path, auth=True)
+        if third.get("liked") or fourth.get("liked"):
+            raise CheckFailed(f"unlike answered {third} then {fourth}")
+        if third.get("likes_count") != before or fourth.get("likes_count") != before:
+            raise CheckFailed(f"after unlike likes_count {third} -> {fourth}, expected {before}")
+        return f"like x2 -> {before + 1}, unlike x2 -> {before} (idempotent)"
+
+    def notifications() -> str:
+        player = {"player_id": f"migration-check-{uuid.uuid4().hex}"}
+        body = api.json("POST", "/notifications/subscribe", json=player, auth=True)
+        if body.get("subscribed") is not True:
+            raise CheckFailed(f"subscribe answered {body}")
+        body = api.json("DELETE", "/notifications/subscribe", json=player, auth=True)
+        if body.get("subscribed") is not False:
+            raise CheckFailed(f"unsubscribe answered {body}")
+        return "subscribed and unsubscribed a test player id"
+
+    run_step(report, "health", health, fatal=True)
+    run_step(report, "docs: Swagger UI", docs)
+    run_step(report, "docs: openapi.json endpoints", openapi)
+    run_step(report, "auth: register", register, fatal=True)
+    run_step(report, "auth: login (JSON)", login, fatal=True)
+    run_step(report, "auth: login (OAuth2 form)", login_form)
+    run_step(report, "auth: /auth/me", me)
+    run_step(report, "games: create", create, fatal=True)
+    run_step(report, "games: generation", generation, fatal=True)
+    run_step(report, "games: the game", game, fatal=True)
+    run_step(report, "image: cover", image)
+    run_step(report, "play: sandboxed HTML", play)
+    run_step(report, "feed: the game is listed", feed)
+    run_step(report, "likes: like + unlike", like)
+    run_step(report, "notifications: subscribe", notifications)
+
+
+def _delete_game(api: ApiClient, state: _State) -> str:
+    api.call("DELETE", f"/games/{state.game_id}", auth=True, expect=(200, 204))
+    api.call("GET", f"/games/{state.game_id}", expect=(404,))
+    return f"deleted game {state.game_id} (the test user stays: {state.email})"
