@@ -567,11 +567,17 @@ def _phase4_steps(
 
     def generation() -> str:
         assert state.task_id is not None
-        body = wait_for_task(api, state.task_id, options.timeout, on_stage)
+        stages: list[str] = []
+
+        def seen(status: str, stage: str, seconds: float) -> None:
+            stages.append(stage)
+            if on_stage is not None:
+                on_stage(status, stage, seconds)
+
+        body = wait_for_task(api, state.task_id, options.timeout, seen)
         if body.get("status") != "succeeded":
-            raise CheckFailed(
-                f"task {state.task_id} failed at stage {body.get('stage')}: {body.get('error')}"
-            )
+            path = " -> ".join(stages)
+            raise CheckFailed(f"task {state.task_id} failed ({path}): {body.get('error')}")
         if not body.get("game_id"):
             raise CheckFailed(f"task {state.task_id} succeeded without a game_id")
         state.game_id = str(body["game_id"])

@@ -138,7 +138,8 @@ def validate_settings(settings: Sequence[AppSetting]) -> Validation:
     try:
         parsed = _ValuesOnlySettings(_env_file=None, **values)  # type: ignore[arg-type]
     except ValidationError as exc:
-        return Validation(format_validation_error(exc).splitlines(), unknown)
+        lines = format_validation_error(exc).replace(": Value error, ", ": ").splitlines()
+        return Validation(lines, unknown)
     return Validation(parsed.problems(), unknown)
 
 

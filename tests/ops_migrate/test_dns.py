@@ -1,0 +1,139 @@
+"""`paletai migrate dns` (Phase 5): resolution only on loopback names, HTTP only to loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from paletai.ops import migrate_dns
+from paletai.ops.migrate_cli import migrate_app
+from tests.process_helpers import ServerProcess
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def no_dnspython(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dnspython may be installed (email-validator brings it); its CNAME query would leave the
+    machine, so the tests use the address comparison unless they install a fake."""
+    monkeypatch.setattr(migrate_dns, "_dnspython", lambda: None)
+
+
+def run_dns(tmp_path: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
+    out = tmp_path / "dns.json"
+    result = runner.invoke(migrate_app, ["dns", *args, "--json", str(out)])
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return result.exit_code, result.output, report
+
+
+def test_localhost_points_at_127_0_0_1_and_the_app_answers(
+    paletai_server: ServerProcess, tmp_path: Path
+) -> None:
+    code, output, report = run_dns(
+        tmp_path,
+        "localhost",
+        "--expect",
+        "127.0.0.1",
+        "--insecure-http",
+        "--port",
+        str(paletai_server.port),
+        "--expect-version",
+        "0.1.0",
+    )
+    assert code == 0, output
+    assert [c["ok"] for c in report["checks"]] == [True, True, True]
+    assert "127.0.0.1" in report["host_addresses"]
+    assert report["url"] == f"http://localhost:{paletai_server.port}/health"
+    assert "version 0.1.0" in report["checks"][2]["detail"]
+    assert "no dnspython: compared addresses" in output
+
+
+def test_a_host_that_points_elsewhere_fails(tmp_path: Path) -> None:
+    # 127.0.0.2 is only resolved (an IP literal), never contacted.
+    code, output, report = run_dns(
+        tmp_path, "localhost", "--expect", "127.0.0.2", "--insecure-http", "--port", "9"
+    )
+    assert code == 1
+    points = report["checks"][1]
+    assert points["name"] == "dns: points at target"
+    assert not points["ok"]
+    assert "does not point at 127.0.0.2" in points["detail"]
+
+
+def test_the_old_app_answering_fails_the_version_check(
+    paletai_server: ServerProcess, tmp_path: Path
+) -> None:
+    code, output, report = run_dns(
+        tmp_path,
+        "localhost",
+        "--expect",
+        "127.0.0.1",
+        "--insecure-http",
+        "--port",
+        str(paletai_server.port),
+        "--expect-version",
+        "9.9.9",
+    )
+    assert code == 1
+    http = report["checks"][2]
+    assert not http["ok"]
+    assert "answered version '0.1.0', expected '9.9.9'" in http["detail"]
+
+
+def test_an_unresolvable_host_fails_at_resolution(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(migrate_dns.socket, "getaddrinfo", fail)
+    code, output, report = run_dns(tmp_path, "api.paletai.test", "--expect", "new.example.test")
+    assert code == 1
+    assert [c["name"] for c in report["checks"]] == ["dns: resolve host"]
+    assert "cannot resolve api.paletai.test: Name or service not known" in output
+
+
+def test_with_dnspython_the_cname_chain_is_followed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paletai_server: ServerProcess
+) -> None:
+    """A fake dns.resolver: api.paletai.test -> new-app.azurewebsites.net. (no queries sent)."""
+    records = {"api.paletai.test": "new-app.azurewebsites.net."}
+    asked: list[tuple[str, str]] = []
+
+    class Resolver:
+        def __init__(self, configure: bool = True) -> None:
+            self.nameservers: list[str] = []
+
+        def resolve(self, name: str, kind: str) -> list[SimpleNamespace]:
+            asked.append((name, kind))
+            if name not in records:
+                raise LookupError("NoAnswer")
+            return [SimpleNamespace(target=records[name])]
+
+    monkeypatch.setattr(migrate_dns, "_dnspython", lambda: SimpleNamespace(Resolver=Resolver))
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        migrate_dns.socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1", *a, **k)
+    )
+    code, output, report = run_dns(
+        tmp_path,
+        "api.paletai.test",
+        "--expect",
+        "NEW-APP.azurewebsites.net",
+        "--resolver",
+        "127.0.0.1",
+        "--insecure-http",
+        "--port",
+        str(paletai_server.port),
+    )
+    assert code == 0, output
+    assert report["checks"][1]["ok"]
+    assert report["checks"][1]["detail"] == ("CNAME api.paletai.test -> new-app.azurewebsites.net")
+    assert report["cname_chain"] == ["api.paletai.test", "new-app.azurewebsites.net"]
+    assert asked[0] == ("api.paletai.test", "CNAME")
