@@ -407,7 +407,10 @@ def cutover(
     if service_url and stop_command:
         _fail("give either --service-url or --stop-command, not both")
     if service_url:
-        switch = MaintenanceSwitch(service_url, admin_token)
+        try:
+            switch = MaintenanceSwitch(service_url, admin_token)
+        except OpsError as exc:
+            _fail(str(exc))
     elif stop_command:
         switch = CommandSwitch(stop_command, start_command)
     else:

@@ -40,6 +40,7 @@ from paletai.ops.common import (
     database_from_uri,
     id_bytes,
     index_specs,
+    leading_id,
     user_collections,
 )
 from paletai.ops.verify import OrderDisagrees, hashed_compare, merge_compare
@@ -247,7 +248,7 @@ class CollectionSync:
 
     async def _copy_batch(self, batch: list[RawBSONDocument], *, upsert: bool) -> None:
         if upsert:
-            await self._write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in batch])
+            await self._write([ReplaceOne({"_id": leading_id(d)}, d, upsert=True) for d in batch])
         else:
             try:
                 await self.target.insert_many(batch, ordered=False)
@@ -257,7 +258,7 @@ class CollectionSync:
                 if others:
                     self._note_write_errors(others)
         self.status.copied += len(batch)
-        await self.save_state(last_id=batch[-1]["_id"], copied=self.status.copied)
+        await self.save_state(last_id=leading_id(batch[-1]), copied=self.status.copied)
 
     # -- follow -----------------------------------------------------------------------------
 
@@ -347,12 +348,12 @@ class CollectionSync:
             chunk = values[start : start + APPLY_CHUNK]
             found: dict[bytes, RawBSONDocument] = {}
             async for doc in self.source.find({"_id": {"$in": chunk}}):
-                found[id_bytes(doc["_id"])] = doc
+                found[id_bytes(leading_id(doc))] = doc
             ops: list[ReplaceOne[RawBSONDocument] | DeleteOne] = []
             for value in chunk:
                 current = found.get(id_bytes(value))
                 if current is not None:
-                    ops.append(ReplaceOne({"_id": current["_id"]}, current, upsert=True))
+                    ops.append(ReplaceOne({"_id": leading_id(current)}, current, upsert=True))
                 else:
                     ops.append(DeleteOne({"_id": value}))
             await self._write(ops)

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-import bson
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 
@@ -34,6 +33,7 @@ from paletai.ops.common import (
     index_shape,
     index_specs,
     is_id_index,
+    leading_id,
     require_collections,
     user_collections,
 )
@@ -179,25 +179,6 @@ def _offsets(data: bytes) -> list[int]:
         offsets.append(pos)
         pos += int.from_bytes(data[pos : pos + 4], "little")
     return offsets
-
-
-_FIXED_SIZES = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
-
-
-def leading_id(doc: RawBSONDocument) -> Any:
-    """The document's _id, read from its first element when it is there (as MongoDB stores
-    it) without inflating the whole document; any other layout falls back to doc["_id"]."""
-    raw = doc.raw
-    if raw[5:9] == b"_id\x00":
-        kind = raw[4]
-        size = _FIXED_SIZES.get(kind)
-        if size is None and kind == 0x02:
-            size = 4 + int.from_bytes(raw[9:13], "little", signed=True)
-        if size is not None:
-            element = bytes(raw[4 : 9 + size])
-            mini = (len(element) + 5).to_bytes(4, "little") + element + b"\x00"
-            return bson.decode(mini, RAW_CODEC)["_id"]
-    return doc["_id"]
 
 
 class _SortedSide:
