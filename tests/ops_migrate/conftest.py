@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from paletai.db.embedded import free_port
+from tests.cloud.conftest import start_azurite, stop
 from tests.process_helpers import ServerProcess, clean_env
 
 
@@ -56,6 +57,38 @@ def failing_server(
         AI_MAX_RETRIES="0",
         TASK_MAX_ATTEMPTS="1",
     )
+
+
+@pytest.fixture(scope="package")
+def slow_server(
+    tmp_path_factory: pytest.TempPathFactory, mongo_uri: str
+) -> Iterator[ServerProcess]:
+    """`paletai serve` whose generation takes 2 s and that allows 2 games per user per day."""
+    yield from _server(
+        tmp_path_factory,
+        mongo_uri,
+        "slow",
+        GENERATION_TEST_DELAY_SECONDS="2",
+        DAILY_PROMPT_LIMIT="2",
+    )
+
+
+@pytest.fixture(scope="package")
+def blob_server(
+    tmp_path_factory: pytest.TempPathFactory, mongo_uri: str
+) -> Iterator[ServerProcess]:
+    """`paletai serve` keeping its cover images in Azurite (the Azure Storage emulator)."""
+    azurite, proc = start_azurite(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield from _server(
+            tmp_path_factory,
+            mongo_uri,
+            "blob",
+            AZURE_STORAGE_CONNECTION_STRING=azurite.connection_string(),
+            AZURE_STORAGE_CONTAINER=f"img-{uuid.uuid4().hex[:12]}",
+        )
+    finally:
+        stop(proc)
 
 
 @pytest.fixture

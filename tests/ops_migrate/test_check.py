@@ -155,6 +155,27 @@ def test_check_reports_the_failed_tasks_error(
     assert "cleanup: delete the test game" not in [c["name"] for c in report["checks"]]
 
 
+def test_check_on_blob_storage_passes_require_blob(
+    blob_server: ServerProcess, tmp_path: Path
+) -> None:
+    code, output, report = run_check(tmp_path, blob_server.base_url, "--require-blob")
+    assert code == 0, output
+    assert report["image_location"].startswith("Azurite-style blob endpoint (127.0.0.1:")
+    cover = next(c for c in report["checks"] if c["name"] == "image: cover")
+    assert cover["detail"].startswith("PNG ")
+
+
+def test_check_gives_up_after_its_timeout_and_names_the_task(
+    slow_server: ServerProcess, tmp_path: Path
+) -> None:
+    code, output, report = run_check(tmp_path, slow_server.base_url, "--timeout", "1")
+    assert code == 1
+    [failed] = [c for c in report["checks"] if not c["ok"]]
+    assert failed["name"] == "games: generation"
+    assert f"task {report['task_id']} still running" in failed["detail"]
+    assert "after 1 s (--timeout)" in failed["detail"]
+
+
 def test_check_refuses_a_url_that_is_not_http(tmp_path: Path) -> None:
     result = runner.invoke(migrate_app, ["check", "ftp://example.com"])
     assert result.exit_code == 2

@@ -95,6 +95,19 @@ def test_load_fails_when_generation_fails_and_reports_each_error(
     assert "FAILED migrate load" in output
 
 
+def test_load_spreads_games_over_accounts_within_the_daily_limit(
+    slow_server: ServerProcess, tmp_path: Path
+) -> None:
+    # DAILY_PROMPT_LIMIT=2 there: 3 games need 2 test accounts, and no request is a 429.
+    code, output, report = run_load(
+        tmp_path, slow_server.base_url, "--games", "3", "--requests", "6", "--timeout", "30"
+    )
+    assert code == 0, output
+    create = report["checks"][1]
+    assert create["detail"] == "3 tasks queued by 2 test account(s)"
+    assert [g["status"] for g in report["games"]] == ["succeeded"] * 3
+
+
 def test_load_where_nothing_listens_says_cannot_reach(closed_url: str, tmp_path: Path) -> None:
     code, output, report = run_load(tmp_path, closed_url, "--games", "1", "--requests", "5")
     assert code == 1
