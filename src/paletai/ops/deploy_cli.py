@@ -1,0 +1,199 @@
+"""`paletai deploy ...`: infrastructure, package, app, stop/start, through the `az` CLI.
+
+Examples (the checklist's Phases 1, 2 and 7):
+
+    export DB_PATH='mongodb+srv://...' JWT_SECRET_KEY="$(openssl rand -base64 48)"
+    paletai deploy infra --resource-group rg-paletai-prod --location westus3 --outputs outputs.json
+    paletai deploy package --out deploy.zip
+    paletai deploy app --name paletai-abc123 --resource-group rg-paletai-prod --zip deploy.zip
+    paletai deploy stop-old --name emailgeniebackend --resource-group huddleup
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from paletai.ops import deploy as ops
+
+deploy_app = typer.Typer(
+    help="Deploy to Azure App Service with the az CLI: infrastructure (Bicep), the ZIP package, "
+    "the app; stop or start an app (Phase 7, rollback).",
+    no_args_is_help=True,
+)
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+AppName = Annotated[str, typer.Option("--name", "-n", help="App Service (web app) name.")]
+ResourceGroup = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group.")]
+Subscription = Annotated[
+    str | None,
+    typer.Option("--subscription", help="Subscription id or name (default: az's current one)."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@deploy_app.callback()
+def deploy() -> None:
+    """Azure deployment commands (a group, also when it has a single command)."""
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(1)
+
+
+def _az(subscription: str | None, redact: tuple[str, ...] = ()) -> ops.AzCli:
+    try:
+        return ops.AzCli.locate(subscription, redact)
+    except ops.DeployError as exc:
+        _fail(str(exc))
+
+
+@deploy_app.command("infra")
+def infra(
+    resource_group: ResourceGroup,
+    location: Annotated[str, typer.Option("--location", "-l", help="Azure region, e.g. westus3.")],
+    subscription: Subscription = None,
+    template: Annotated[Path, typer.Option("--template", help="Bicep template.")] = Path(
+        "deploy/main.bicep"
+    ),
+    parameters: Annotated[
+        Path | None,
+        typer.Option("--parameters", help="Parameters file with the non-secret values."),
+    ] = Path("deploy/parameters.json"),
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="NAME=VALUE for a non-secret parameter (repeatable)."),
+    ] = None,
+    deployment_name: Annotated[
+        str | None, typer.Option("--deployment-name", help="Default: paletai-<UTC time>.")
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option("--outputs", help="Write the deployment's outputs (JSON).")
+    ] = None,
+) -> None:
+    """Phase 1: create the resource group and deploy main.bicep into it.
+
+    Secrets come from the environment, with the app's setting names: DB_PATH and JWT_SECRET_KEY
+    (required), OPENAI_API_KEY, AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY, ONESIGNAL_REST_API_KEY.
+    They reach az through a temporary 0600 parameters file, never its command line.
+    """
+    try:
+        secrets = ops.secrets_from_environment(os.environ)
+        overrides = ops.parse_overrides(set_values or [])
+    except ops.DeployError as exc:
+        _fail(str(exc))
+    name = deployment_name or "paletai-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    request = ops.InfraRequest(
+        resource_group=resource_group,
+        location=location,
+        template=template,
+        parameters_file=parameters,
+        overrides=overrides,
+        deployment_name=name,
+    )
+    az = _az(subscription, tuple(secrets.values()))
+    err.print(f"deploying {escape(str(template))} to {escape(resource_group)} ({location}) ...")
+    try:
+        result = ops.deploy_infra(az, request, secrets)
+    except ops.DeployError as exc:
+        _fail(str(exc))
+    table = Table("output", "value", title=f"deployment {name}")
+    for key, value in result.items():
+        table.add_row(key, escape(str(value)))
+    out.print(table)
+    if outputs is not None:
+        outputs.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        err.print(f"outputs written to {escape(str(outputs))}")
+
+
+@deploy_app.command("package")
+def package(
+    out_path: Annotated[Path, typer.Option("--out", help="ZIP file to write.")] = Path(
+        "deploy.zip"
+    ),
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Project root (default: found from here).")
+    ] = None,
+) -> None:
+    """Phase 2: build the ZIP that App Service deploys.
+
+    src/, pyproject.toml, README.md, a requirements.txt generated from pyproject's dependencies
+    (App Service's Oryx build installs it) and deploy/startup.sh; no .git, caches, virtualenvs,
+    tests, node tools or local data. The same tree always gives the same bytes.
+    """
+    try:
+        project = root if root is not None else ops.find_project_root(Path.cwd())
+        report = ops.build_package(project, out_path)
+    except ops.DeployError as exc:
+        _fail(str(exc))
+    out.print(f"{escape(str(report.path))}: {len(report.files)} files, {report.size:,} bytes")
+
+
+@deploy_app.command("app")
+def app(
+    name: AppName,
+    resource_group: ResourceGroup,
+    zip_path: Annotated[Path, typer.Option("--zip", help="Package from `deploy package`.")] = Path(
+        "deploy.zip"
+    ),
+    subscription: Subscription = None,
+) -> None:
+    """Phase 2 (ZIP deploy): set the startup command and deploy the package with config-zip."""
+    az = _az(subscription)
+    err.print(f"deploying {escape(str(zip_path))} to {escape(name)} ...")
+    try:
+        ops.deploy_app(az, name, resource_group, zip_path)
+    except ops.DeployError as exc:
+        _fail(str(exc))
+    out.print(f"deployed {escape(str(zip_path))} to {escape(name)}")
+
+
+def _change_state(
+    action: Literal["stop", "start"],
+    name: str,
+    resource_group: str,
+    subscription: str | None,
+    yes: bool,
+) -> None:
+    if not yes and not typer.confirm(f"{action} web app {name} in {resource_group}?"):
+        err.print("nothing done")
+        raise typer.Exit(1)
+    az = _az(subscription)
+    try:
+        state = ops.set_app_state(az, name, resource_group, action)
+    except ops.DeployError as exc:
+        _fail(str(exc))
+    out.print(f"{escape(name)}: {escape(state)}")
+
+
+@deploy_app.command("stop-old")
+def stop_old(
+    name: AppName,
+    resource_group: ResourceGroup,
+    subscription: Subscription = None,
+    yes: Yes = False,
+) -> None:
+    """Phase 7: stop the old app service (after 24-48 hours on the new one)."""
+    _change_state("stop", name, resource_group, subscription, yes)
+
+
+@deploy_app.command("start")
+def start(
+    name: AppName,
+    resource_group: ResourceGroup,
+    subscription: Subscription = None,
+    yes: Yes = False,
+) -> None:
+    """Rollback: start an app service again (the old one, after `stop-old`)."""
+    _change_state("start", name, resource_group, subscription, yes)

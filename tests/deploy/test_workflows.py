@@ -1,0 +1,64 @@
+"""The GitHub Actions workflows parse and do what the checklist's Phase 2 (method A) needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")  # PyYAML comes with schemathesis (dev dependency)
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+
+
+def _load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    # YAML 1.1 reads the key `on` as True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    [job] = workflow["jobs"].values()
+    steps = job["steps"]
+    assert isinstance(steps, list)
+    return steps
+
+
+def _uses(steps: list[dict[str, Any]], action: str) -> dict[str, Any]:
+    [step] = [s for s in steps if str(s.get("uses", "")).startswith(action + "@")]
+    return step
+
+
+def test_ci_runs_make_test_on_push_and_pull_request() -> None:
+    ci = _load("ci.yml")
+    assert {"push", "pull_request"} <= set(ci["on"])
+    steps = _steps(ci)
+    assert str(_uses(steps, "actions/setup-python")["with"]["python-version"]) == "3.11"
+    assert str(_uses(steps, "actions/setup-node")["with"]["node-version"]) == "20"
+    _uses(steps, "actions/checkout")
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs[-1] == "make test"
+
+
+def test_deploy_builds_the_package_and_uses_the_publish_profile() -> None:
+    deploy = _load("deploy.yml")
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    inputs = deploy["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["app-name"]["required"] is True
+    steps = _steps(deploy)
+    assert str(_uses(steps, "actions/setup-python")["with"]["python-version"]) == "3.11"
+    runs = [s["run"] for s in steps if "run" in s]
+    assert "paletai deploy package --out deploy.zip" in runs
+    webapp = _uses(steps, "azure/webapps-deploy")["with"]
+    assert webapp["publish-profile"] == "${{ secrets.AZURE_WEBAPP_PUBLISH_PROFILE }}"
+    assert webapp["package"] == "deploy.zip"
+    assert "inputs.app-name" in webapp["app-name"]
+    # The package is built before it is deployed.
+    order = [s.get("run", s.get("uses", "")) for s in steps]
+    build = order.index("paletai deploy package --out deploy.zip")
+    ship = next(i for i, s in enumerate(order) if s.startswith("azure/webapps-deploy@"))
+    assert build < ship
