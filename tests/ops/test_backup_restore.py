@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from paletai.db.client import Client
 from paletai.ops.backup import backup
-from paletai.ops.common import RAW_CODEC, OpsError, index_shape
+from paletai.ops.common import RAW_CODEC, OpsError, connect, index_shape
 from paletai.ops.db_cli import db_app
 from paletai.ops.restore import NamespaceMapper, restore
 from paletai.ops.verify import verify
@@ -284,3 +284,16 @@ async def test_backup_of_a_database_with_no_collections_names_the_existing_ones(
     with pytest.raises(OpsError, match=f"has no collections; databases there: .*{fresh_name}"):
         await backup(with_db(mongo_uri, fresh_name + "_typo"), tmp_path / "d")
     await mongo_client.drop_database(fresh_name)
+
+
+async def test_a_failed_login_names_the_host_and_user_not_the_password(mongo_uri: str) -> None:
+    # The stand-in cannot authenticate (its SASL answer lacks a payload); MongoDB answers
+    # code 18, which gets its own message. Either way: one line, host and user, no password.
+    with_user = mongo_uri.replace("mongodb://", "mongodb://bob:s3cret-pw@")
+    with pytest.raises(OpsError) as caught:
+        await connect(with_user, role="source", timeout_ms=2000)
+    message = str(caught.value)
+    assert "127.0.0.1" in message
+    assert "bob" in message
+    assert "authenticat" in message
+    assert "s3cret-pw" not in message

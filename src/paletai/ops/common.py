@@ -19,7 +19,6 @@ from pymongo.errors import (
     ConfigurationError,
     InvalidURI,
     OperationFailure,
-    PyMongoError,
     ServerSelectionTimeoutError,
 )
 
@@ -87,10 +86,24 @@ async def connect(uri: str, *, role: str, timeout_ms: int = 5000) -> RawClient:
                 f"password and authSource in the URI (server said: {exc.details or exc})"
             ) from exc
         raise OpsError(f"the {role} MongoDB at {hosts} refused ping: {exc}") from exc
-    except PyMongoError as exc:
+    except Exception as exc:  # noqa: BLE001 - any driver failure becomes one clear line
         await client.close()
-        raise OpsError(f"the {role} MongoDB at {hosts} failed: {_first_line(exc)}") from exc
+        user = _uri_user(uri)
+        during = f" while authenticating as {user!r}" if user else ""
+        raise OpsError(
+            f"the {role} MongoDB at {hosts} failed{during}: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
     return client
+
+
+def _uri_user(uri: str) -> str | None:
+    try:
+        parsed = uri_parser.parse_uri(uri, validate=False, warn=True, connect_timeout=None)
+    except (InvalidURI, ConfigurationError, ValueError):
+        return None
+    user = parsed.get("username")
+    return str(user) if user else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -41,6 +41,7 @@ from paletai.ops.common import (
 SAMPLE_LIMIT = 20
 PREFETCH_BATCHES = 4
 BATCH_SIZE = 1000
+PARALLEL_COLLECTIONS = 3
 
 
 def describe_id(value: Any) -> str:
@@ -328,16 +329,21 @@ async def verify_databases(source_db: RawDatabase, target_db: RawDatabase) -> Ve
     src_names, tgt_names = await asyncio.gather(
         user_collections(source_db), user_collections(target_db)
     )
-    for name in sorted(set(src_names) | set(tgt_names)):
-        report.collections.append(
-            await compare_collection(
+    # A few collections at a time: small ones finish while the big one streams.
+    limit = asyncio.Semaphore(PARALLEL_COLLECTIONS)
+
+    async def one(name: str) -> CollectionReport:
+        async with limit:
+            return await compare_collection(
                 source_db,
                 target_db,
                 name,
                 in_source=name in src_names,
                 in_target=name in tgt_names,
             )
-        )
+
+    names = sorted(set(src_names) | set(tgt_names))
+    report.collections = list(await asyncio.gather(*(one(name) for name in names)))
     report.seconds = time.perf_counter() - started
     return report
 
