@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from paletai.ops.checks import (
     DEFAULT_PROMPT,
@@ -33,6 +34,7 @@ migrate_app = typer.Typer(
         "the result for the migration report."
     ),
     no_args_is_help=True,
+    add_completion=False,
     rich_markup_mode="markdown",
 )
 console = Console()
@@ -170,7 +172,23 @@ def load(
         f"Phase 6: {games} games, then {requests} reads at concurrency {concurrency} against "
         f"[bold]{escape(base)}[/bold] (pass: average < {AVERAGE_LIMIT_SECONDS:g} s)"
     )
-    asyncio.run(run_load(options, report, lambda line: console.print(f"     {escape(line)}")))
+    with Progress(
+        TextColumn("     read load"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        reads = progress.add_task("reads", total=requests, visible=False)
+        asyncio.run(
+            run_load(
+                options,
+                report,
+                lambda line: console.print(f"     {escape(line)}"),
+                lambda: progress.update(reads, advance=1, visible=True),
+            )
+        )
     load_figures = report.extra.get("load")
     if isinstance(load_figures, dict):
         console.print(

@@ -136,8 +136,10 @@ async def run_load(
     options: LoadOptions,
     report: CheckReport,
     on_progress: Callable[[str], None] | None = None,
+    on_read: Callable[[], None] | None = None,
 ) -> CheckReport:
-    """Phase 6 against `options.base_url`; checks go into `report`."""
+    """Phase 6 against `options.base_url`; checks go into `report`. `on_progress` gets a line
+    per event worth showing, `on_read` is called after each read request of the load."""
     started = time.perf_counter()
     say = on_progress or (lambda _line: None)
     limits = httpx.Limits(max_connections=max(options.concurrency, options.games) + 2)
@@ -159,9 +161,9 @@ async def run_load(
                 fatal=True,
             )
             say(f"polling {len(games)} generation tasks (up to {options.timeout:g} s)")
-            await _step(report, "games: generation", lambda: _poll_games(api, games, options))
+            await _step(report, "games: generation", lambda: _poll_games(api, games, options, say))
             await _step(report, "games: images", lambda: _check_images(api, games))
-            await _read_load(api, games, options, report, say)
+            await _read_load(api, games, options, report, say, on_read or (lambda: None))
         except Aborted:
             pass
         finally:
@@ -237,8 +239,11 @@ async def _create_games(api: _Api, count: int, games: list[_Game]) -> str:
     return f"{count} tasks queued by {users} test account(s)"
 
 
-async def _poll_games(api: _Api, games: list[_Game], options: LoadOptions) -> str:
+async def _poll_games(
+    api: _Api, games: list[_Game], options: LoadOptions, say: Callable[[str], None]
+) -> str:
     deadline = time.monotonic() + options.timeout
+    finished = itertools.count(1)
 
     async def poll(game: _Game) -> None:
         while True:
@@ -247,14 +252,18 @@ async def _poll_games(api: _Api, games: list[_Game], options: LoadOptions) -> st
             game.seconds = time.monotonic() - game.queued_at
             if game.status == "succeeded":
                 game.game_id = str(body.get("game_id"))
-                return
-            if game.status == "failed":
+            elif game.status == "failed":
                 game.error = str(body.get("error"))
-                return
-            if time.monotonic() > deadline:
+            elif time.monotonic() > deadline:
                 game.error = f"still {game.status} (stage {body.get('stage')}) at the timeout"
-                return
-            await asyncio.sleep(POLL_SECONDS)
+            else:
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            say(
+                f"game {next(finished)}/{len(games)}: task {game.task_id} {game.status} "
+                f"after {game.seconds:.1f} s"
+            )
+            return
 
     await asyncio.gather(*(poll(g) for g in games))
     succeeded = [g for g in games if g.status == "succeeded"]
@@ -297,6 +306,7 @@ async def _read_load(
     options: LoadOptions,
     report: CheckReport,
     say: Callable[[str], None],
+    on_read: Callable[[], None],
 ) -> None:
     game_ids = [g.game_id for g in games if g.game_id and g.status == "succeeded"]
     names = ["feed", "game", "health"] if game_ids else ["feed", "health"]
@@ -331,6 +341,7 @@ async def _read_load(
             except httpx.HTTPError as exc:
                 error = transport_error_message(exc, api.base_url + path)
             stats[name].record(time.perf_counter() - t0, error)
+            on_read()
 
     t_start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(options.concurrency)))

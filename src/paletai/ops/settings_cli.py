@@ -39,6 +39,7 @@ settings_app = typer.Typer(
         "diff (what changed, and what PaletAI would refuse), apply (through the az CLI)."
     ),
     no_args_is_help=True,
+    add_completion=False,
     rich_markup_mode="markdown",
 )
 console = Console()
