@@ -193,9 +193,10 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
-// The app's own (legacy) setting names; empty optional values are left out, so an unset key
-// is unset in the app rather than an empty string.
-var appSettings = [
+// The app settings, under the app's own (legacy) names. Optional values that are empty are left
+// out, so an unset key is unset in the app rather than an empty string; that filter only ever
+// sees parameter values (the settings built from other resources are listed in the site).
+var requiredSettings = [
   {
     name: 'DB_PATH'
     value: dbPath
@@ -212,6 +213,18 @@ var appSettings = [
     name: 'AI_PROVIDER'
     value: aiProvider
   }
+  {
+    name: 'AZURE_STORAGE_CONTAINER'
+    value: containerName
+  }
+  {
+    // Oryx installs requirements.txt from the ZIP package during the deployment.
+    name: 'SCM_DO_BUILD_DURING_DEPLOYMENT'
+    value: 'true'
+  }
+]
+
+var optionalSettings = [
   {
     name: 'OPENAI_API_KEY'
     value: openAiApiKey
@@ -248,23 +261,6 @@ var appSettings = [
     name: 'ONESIGNAL_REST_API_KEY'
     value: oneSignalRestApiKey
   }
-  {
-    name: 'AZURE_STORAGE_CONNECTION_STRING'
-    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
-  }
-  {
-    name: 'AZURE_STORAGE_CONTAINER'
-    value: container.name
-  }
-  {
-    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-    value: appInsights.properties.ConnectionString
-  }
-  {
-    // Oryx installs requirements.txt from the ZIP package during the deployment.
-    name: 'SCM_DO_BUILD_DURING_DEPLOYMENT'
-    value: 'true'
-  }
 ]
 
 resource webApp 'Microsoft.Web/sites@2023-12-01' = {
@@ -275,6 +271,10 @@ resource webApp 'Microsoft.Web/sites@2023-12-01' = {
   identity: {
     type: 'SystemAssigned'
   }
+  // The container exists before the app starts writing cover images to it.
+  dependsOn: [
+    container
+  ]
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
@@ -285,7 +285,20 @@ resource webApp 'Microsoft.Web/sites@2023-12-01' = {
       ftpsState: 'Disabled'
       minTlsVersion: '1.2'
       http20Enabled: true
-      appSettings: filter(appSettings, setting => !empty(setting.value))
+      appSettings: concat(
+        requiredSettings,
+        filter(optionalSettings, setting => !empty(setting.value)),
+        [
+          {
+            name: 'AZURE_STORAGE_CONNECTION_STRING'
+            value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
+          }
+          {
+            name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+            value: appInsights.properties.ConnectionString
+          }
+        ]
+      )
     }
   }
 }

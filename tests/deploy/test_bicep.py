@@ -213,6 +213,7 @@ def test_web_app_settings(bicep: str) -> None:
     assert "alwaysOn: alwaysOn" in web
     assert re.search(r"identity: \{\s*type: 'SystemAssigned'\s*\}", web)
     assert "serverFarmId: plan.id" in web
+    assert re.search(r"dependsOn: \[\s*container\s*\]", web)
     # alwaysOn is off exactly for the plans that refuse it.
     assert re.search(r"var alwaysOn = !contains\(\[\s*'F1'\s*'D1'\s*\], skuName\)", bicep)
     plan = _block(bicep, "resource plan ")
@@ -240,7 +241,10 @@ def test_application_insights_is_workspace_based(bicep: str) -> None:
 
 
 def test_app_settings_are_the_apps_own_names(bicep: str) -> None:
-    block = _block(bicep, "var appSettings =")
+    required = _block(bicep, "var requiredSettings =")
+    optional = _block(bicep, "var optionalSettings =")
+    site = _block(bicep, "appSettings: concat(")
+    block = required + optional + site
     names = re.findall(r"name: '([A-Z0-9_]+)'", block)
     assert len(names) == len(set(names))
     assert {
@@ -264,11 +268,21 @@ def test_app_settings_are_the_apps_own_names(bicep: str) -> None:
     # Each secret setting is fed by its own @secure parameter.
     for param, env in ops.SECRET_PARAMETERS.items():
         assert re.search(rf"name: '{env}'\s*value: {param}\s*\}}", block), env
-    assert re.search(r"name: 'ENVIRONMENT'\s*value: 'production'", block)
-    assert re.search(r"name: 'SCM_DO_BUILD_DURING_DEPLOYMENT'\s*value: 'true'", block)
-    assert "storage.listKeys().keys[0].value" in block
-    assert "appInsights.properties.ConnectionString" in block
-    assert "appSettings: filter(appSettings, setting => !empty(setting.value))" in bicep
+    assert re.search(r"name: 'ENVIRONMENT'\s*value: 'production'", required)
+    assert re.search(r"name: 'SCM_DO_BUILD_DURING_DEPLOYMENT'\s*value: 'true'", required)
+    assert re.search(r"name: 'AZURE_STORAGE_CONTAINER'\s*value: containerName", required)
+    # The lambda filters parameter values only: runtime values (listKeys, reference) stay out
+    # of it, and the required settings are never filtered away.
+    assert "(" not in _code(optional)
+    assert "storage.listKeys().keys[0].value" in site
+    assert "appInsights.properties.ConnectionString" in site
+    assert re.search(
+        r"appSettings: concat\(\s*requiredSettings,\s*"
+        r"filter\(optionalSettings, setting => !empty\(setting\.value\)\),",
+        bicep,
+    )
+    for name in re.findall(r"name: '([A-Z0-9_]+)'", optional):
+        assert name not in {"DB_PATH", "JWT_SECRET_KEY", "ENVIRONMENT", "AI_PROVIDER"}
 
 
 def test_outputs(bicep: str) -> None:
