@@ -269,3 +269,22 @@ def test_apply_without_az_says_how_to_get_it(
     result = runner.invoke(settings_app, ["apply", str(old_file), "--app", "a", "-g", "rg"])
     assert result.exit_code == 1
     assert "the az CLI is not on PATH" in result.output
+
+
+def test_export_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(settings_app, ["export", "--from", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output
+    assert "No such file or directory" in result.output
+
+
+def test_diff_shows_a_slot_setting_change(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(az_list(PLAIN))
+    new.write_text(az_list(PLAIN, slot=frozenset({"OPENAI_MODEL"})))
+    report_path = tmp_path / "diff.json"
+    result = runner.invoke(settings_app, ["diff", str(old), str(new), "--json", str(report_path)])
+    assert result.exit_code == 0, result.output
+    [change] = json.loads(report_path.read_text())["diff"]["changed"]
+    assert change["slotSetting"] == [False, True]
+    assert "OPENAI_MODEL (slotSetting)" in result.output

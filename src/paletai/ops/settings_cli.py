@@ -51,7 +51,7 @@ JsonOut = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
