@@ -15,6 +15,7 @@ from rich.table import Table
 
 from paletai.config import Settings, SettingsError, get_settings, load_settings
 from paletai.ops.db_cli import db_app
+from paletai.ops.deploy_cli import deploy_app
 from paletai.storage.cli import storage_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Show and check the settings in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(deploy_app, name="deploy")
 app.add_typer(storage_app, name="storage", help="Blob storage operations: copy between accounts.")
 
 console = Console()
