@@ -19,7 +19,7 @@ from bson import ObjectId
 
 from paletai.db.client import Client
 from paletai.ops.common import SYNC_STATE_COLLECTION
-from paletai.ops.cutover import CommandSwitch, cutover
+from paletai.ops.cutover import CommandSwitch, CutoverFailed, cutover
 from paletai.ops.sync import SyncOptions
 from paletai.ops.verify import verify
 from tests.ops.conftest import game_doc, with_db
@@ -217,5 +217,65 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
         proc.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(proc.wait, 30)
     assert code == 0, log.read_text()[-2000:]
+    await mongo_client.drop_database(fresh_name)
+    await second_client.drop_database(fresh_name)
+
+
+async def test_cutover_reconciles_changes_that_sent_no_event(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+) -> None:
+    # Like Cosmos DB's RU API, which sends no delete events: the stop command itself removes
+    # documents from the target behind the sync's back, so only the _id reconcile sees them.
+    await _seed(mongo_client, fresh_name)
+    target = with_db(second_uri, fresh_name)
+    script = (
+        "import sys; from pymongo import MongoClient; "
+        "c = MongoClient(sys.argv[1]); "
+        f"ids = [d['_id'] for d in c['{fresh_name}'].games.find().limit(5)]; "
+        f"[c['{fresh_name}'].games.delete_one({{'_id': i}}) for i in ids]"
+    )
+    switch = CommandSwitch(f"{sys.executable} -c \"{script}\" '{target}'")
+    steps: list[str] = []
+    report, _ = await cutover(with_db(mongo_uri, fresh_name), target, switch, step=steps.append)
+    assert any("reconciling _id sets" in s for s in steps)
+    assert report.identical
+    games = next(c for c in report.collections if c["name"] == "games")
+    assert games["source"] == games["target"] == 2000
+    await mongo_client.drop_database(fresh_name)
+    await second_client.drop_database(fresh_name)
+
+
+async def test_cutover_that_does_not_verify_resumes_writes(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    tmp_path: Path,
+) -> None:
+    # The stop command also corrupts one target document: the verify must catch it, and the
+    # cutover must give the old side its writes back (--start-command) and fail loudly.
+    await _seed(mongo_client, fresh_name)
+    target = with_db(second_uri, fresh_name)
+    flag = tmp_path / "app-stopped"
+    script = (
+        "import sys; from pymongo import MongoClient; "
+        "c = MongoClient(sys.argv[1]); "
+        f"c['{fresh_name}'].users.update_one({{'_id': 'user-1'}}, {{'\\$set': {{'x': 1}}}})"
+    )
+    switch = CommandSwitch(
+        f"touch {flag} && {sys.executable} -c \"{script}\" '{target}'", f"rm -f {flag}"
+    )
+    with pytest.raises(CutoverFailed) as failed:
+        await cutover(with_db(mongo_uri, fresh_name), target, switch)
+    assert not flag.exists()  # writes resumed on the old side
+    assert failed.value.verify is not None
+    users = next(c for c in failed.value.verify.collections if c.name == "users")
+    assert users.different.sample == ['"user-1"']
+    assert failed.value.report.identical is False
     await mongo_client.drop_database(fresh_name)
     await second_client.drop_database(fresh_name)
