@@ -11,7 +11,7 @@ import itertools
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -188,14 +188,14 @@ async def run_load(
 async def _step(
     report: CheckReport,
     name: str,
-    fn: Callable[[], Any],
+    fn: Callable[[], Awaitable[str]],
     *,
     fatal: bool = False,
 ) -> bool:
     """`run_step` for coroutines: `fn()` returns an awaitable of the detail."""
     started = time.perf_counter()
     try:
-        detail, ok = str(await fn()), True
+        detail, ok = await fn(), True
     except CheckFailed as exc:
         detail, ok = str(exc), False
     report.add(Check(name, ok, round(time.perf_counter() - started, 3), detail))
