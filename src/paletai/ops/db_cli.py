@@ -75,7 +75,7 @@ def backup(
     gzip: Annotated[bool, typer.Option("--gzip", help="Compress each file (.gz).")] = False,
     json_out: JsonOut = None,
 ) -> None:
-    """Dump one database in stock mongodump's layout: OUT/<db>/<coll>.bson + .metadata.json.
+    """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`.
 
     Stock `mongorestore OUT` reads the result. Example:
     paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip
