@@ -20,7 +20,7 @@ import httpx
 
 from paletai.db.client import describe_hosts
 from paletai.ops.common import SYNC_STATE_COLLECTION, OpsError, user_collections
-from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine, plain_token
 from paletai.ops.verify import VerifyReport, verify_databases
 
 Step = Callable[[str], None]
@@ -161,7 +161,7 @@ async def seed_reverse(engine: SyncEngine) -> None:
                 "$set": {
                     "phase": "stream",
                     "mode": "reverse",
-                    "token": dict(token),
+                    "token": plain_token(token),
                     "source": engine.source_id,
                     "updated_at": dt.datetime.now(dt.UTC),
                 }

@@ -203,7 +203,7 @@ class CollectionSync:
             await stream.close()
         if token is None:
             raise OpsError(f"the source gave no change-stream resume token for {self.name!r}")
-        state = {"phase": "copy", "mode": mode, "token": _plain(token), "copied": 0}
+        state = {"phase": "copy", "mode": mode, "token": plain_token(token), "copied": 0}
         await self.state_coll.update_one({"_id": self.name}, {"$unset": {"last_id": ""}})
         await self.save_state(**state)
         return state
@@ -333,7 +333,7 @@ class CollectionSync:
         self.status.caught_up = drained
         token = stream.resume_token
         if token is not None and (events or drained):
-            await self.save_state(token=_plain(token))
+            await self.save_state(token=plain_token(token))
         return drained
 
     # -- writes -----------------------------------------------------------------------------
@@ -428,7 +428,8 @@ def _retryable(exc: OperationFailure) -> bool:
     )
 
 
-def _plain(token: Any) -> dict[str, Any]:
+def plain_token(token: Any) -> dict[str, Any]:
+    """A resume token as a plain dict, to store in the checkpoint."""
     if isinstance(token, RawBSONDocument):
         return bson.decode(token.raw)
     return dict(token)
