@@ -56,17 +56,23 @@ def database_from_uri(uri: str, explicit: str | None) -> str:
 
 
 async def connect(uri: str, *, role: str, timeout_ms: int = 5000) -> RawClient:
-    """A raw-BSON client that has answered a ping; OpsError naming the host otherwise."""
+    """A raw-BSON client that has answered a ping; OpsError naming the host otherwise.
+
+    Timeouts given in the URI win over `timeout_ms` (keyword options would override them)."""
     try:
-        client: RawClient = AsyncMongoClient(
-            uri,
-            document_class=RawBSONDocument,
-            tz_aware=True,
-            uuidRepresentation="standard",
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            appname="paletai-db",
-        )
+        given = uri_parser.parse_uri(uri, validate=False, warn=True, connect_timeout=None)
+        in_uri = {str(k).lower(): v for k, v in given.get("options", {}).items()}
+        timeout_ms = int(in_uri.get("serverselectiontimeoutms", timeout_ms))
+        options: dict[str, Any] = {
+            "document_class": RawBSONDocument,
+            "tz_aware": True,
+            "uuidRepresentation": "standard",
+            "appname": "paletai-db",
+            "serverSelectionTimeoutMS": timeout_ms,
+        }
+        if "connecttimeoutms" not in in_uri:
+            options["connectTimeoutMS"] = timeout_ms
+        client: RawClient = AsyncMongoClient(uri, **options)
     except (InvalidURI, ConfigurationError, ValueError) as exc:
         raise OpsError(f"invalid {role} URI: {exc}") from exc
     hosts = describe_hosts(uri)
