@@ -21,6 +21,7 @@ from paletai.db import embedded
 from paletai.db.client import Client, make_client
 from paletai.db.embedded import EmbeddedMongo
 from paletai.ops.common import SYNC_STATE_COLLECTION
+from paletai.ops.db_cli import StatusLine
 from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine
 from paletai.ops.verify import verify
 from tests.ops.conftest import game_doc, with_db
@@ -78,6 +79,12 @@ async def test_sync_under_concurrent_writer_ends_identical(
     assert statuses["games"].phase == "stream"
     assert statuses["games"].events > 1000  # changes were streamed, not just recopied
     assert statuses["games"].write_errors == 0
+    # The operator's status line: phase, copy progress, events, lag per collection.
+    rows = dict(StatusLine(lambda: [engine]).rows())
+    assert rows["games"].startswith("stream")
+    assert f"copied {statuses['games'].copied}/" in rows["games"]
+    assert f"events {statuses['games'].events} (" in rows["games"]
+    assert "lag 0.00 s" in rows["games"]
     report = await verify(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
     assert report.identical, report.as_dict()
     # The checkpoint lives in the target and is not part of the data.
