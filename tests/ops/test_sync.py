@@ -168,6 +168,7 @@ async def test_sync_survives_kill_9_during_copy_and_streaming(
     state = await _wait_state(
         second_client, fresh_name, "games", lambda s: s.get("phase") == "stream"
     )
+    assert state["copy_resumed_from"] == copied_at_kill
     await asyncio.sleep(3)  # streaming under the writer
     second.send_signal(signal.SIGKILL)
     second.wait()

@@ -231,7 +231,11 @@ class CollectionSync:
         self.status.phase = "copy"
         self.status.copy_total = await self.source.estimated_document_count()
         self.status.copied = int(state.get("copied", 0))
-        query: dict[str, Any] = {"_id": {"$gt": state["last_id"]}} if "last_id" in state else {}
+        query: dict[str, Any] = {}
+        if "last_id" in state:
+            query = {"_id": {"$gt": state["last_id"]}}
+            # Recorded so that an operator (and the tests) can see the copy was resumed.
+            await self.save_state(copy_resumed_from=self.status.copied)
         upsert = state.get("mode") == "recopy"
         cursor = self.source.find(query, batch_size=COPY_BATCH).sort("_id", 1)
         batch: list[RawBSONDocument] = []
