@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from paletai.db import embedded
 from paletai.db.client import Client, make_client
 from paletai.db.embedded import EmbeddedMongo
 from paletai.ops.common import SYNC_STATE_COLLECTION
@@ -192,27 +190,13 @@ async def test_sync_survives_kill_9_during_copy_and_streaming(
     await second_client.drop_database(fresh_name)
 
 
-def _port_is_free_reuse(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.mark.slow
 async def test_sync_retries_while_the_source_is_away(
     second_client: Client,
     second_uri: str,
     fresh_name: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The restarted server binds with SO_REUSEADDR; the free-port check must too, or the
-    # stopped server's TIME_WAIT sockets make the port look taken.
-    monkeypatch.setattr(embedded, "_port_is_free", _port_is_free_reuse)
     source_server = EmbeddedMongo(tmp_path / "src")
     source_uri = source_server.start()
     port = source_server.port

@@ -32,6 +32,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server binds: a port whose last server just stopped (TIME_WAIT) is free, while
+        # one with a live listener is not (Linux refuses that bind even with SO_REUSEADDR).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
