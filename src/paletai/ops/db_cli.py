@@ -28,6 +28,7 @@ from paletai.ops.verify import VerifyReport
 from paletai.ops.verify import verify as run_verify
 
 db_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Move the database: backup, restore, verify, live sync and cutover (with a way back).",
     no_args_is_help=True,
 )
@@ -78,7 +79,8 @@ def backup(
     """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`.
 
     Stock `mongorestore OUT` reads the result. Example:
-    paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip
+
+    `paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip`
     """
     with collection_progress() as progress:
         result = _run(run_backup(uri, out, db_name=db, compress=gzip, progress=progress))
@@ -116,7 +118,8 @@ def restore(
     """Restore a dump: plain or gzip, our dumps or stock mongodump's; indexes from metadata.
 
     Refuses a non-empty target unless --drop or --force. Example (rename the database):
-    paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'
+
+    `paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'`
     """
     mapper = _run(_mapper(ns_include or [], ns_from or [], ns_to or []))
     with collection_progress() as progress:
@@ -190,7 +193,8 @@ def verify(
 
     Exit code 0 only when identical; 1 when they differ. Memory stays bounded (both sides are
     streamed in _id order and merged). Example:
-    paletai db verify --source "$OLD_DB" --target "$NEW_DB" --json verify.json
+
+    `paletai db verify --source "$OLD_DB" --target "$NEW_DB" --json verify.json`
     """
     report = _run(run_verify(source, target, db_name=db, target_db_name=target_db))
     print_verify(report)
@@ -344,7 +348,8 @@ def sync(
 
     Restartable: resume tokens and copy progress are kept in the target's __paletai_sync
     collection, so running the same command again continues where it stopped. Example:
-    paletai db sync --source "$OLD_DB" --target "$NEW_DB" --until-synced
+
+    `paletai db sync --source "$OLD_DB" --target "$NEW_DB" --until-synced`
     """
     options = SyncOptions(drop=drop, force=force, reconcile_interval=reconcile_interval)
     result = _run(
@@ -400,8 +405,10 @@ def cutover(
     Writes are stopped with the old PaletAI's maintenance switch (--service-url, ADMIN_TOKEN),
     or with your own command (--stop-command) when the old side is not PaletAI. If the target
     does not verify identical, writes are resumed (maintenance off, or --start-command).
-    Example: paletai db cutover --source "$OLD_DB" --target "$NEW_DB" \\
-    --service-url https://old.example.net --reverse --json cutover.json
+    Example:
+
+        paletai db cutover --source "$OLD_DB" --target "$NEW_DB" \\
+            --service-url https://old.example.net --reverse --json cutover.json
     """
     switch: WriteSwitch
     if service_url and stop_command:

@@ -25,6 +25,7 @@ from rich.table import Table
 from paletai.ops import deploy as ops
 
 deploy_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Deploy to Azure App Service with the az CLI: infrastructure (Bicep), the ZIP package, "
     "the app; stop or start an app (Phase 7, rollback).",
     no_args_is_help=True,

@@ -24,7 +24,9 @@ from paletai.storage.base import StorageError
 from paletai.storage.copy import BlobOutcome, ContainerCopier, CopyReport, RewriteReport
 
 storage_app = typer.Typer(
-    help="Blob storage: copy the cover images between storage accounts.", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Blob storage: copy the cover images between storage accounts.",
+    no_args_is_help=True,
 )
 console = Console()
 
