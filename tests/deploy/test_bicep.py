@@ -154,7 +154,7 @@ def test_the_real_bicep_grammar_parses_it(bicep: str) -> None:
         while stack:
             node = stack.pop()
             if node.type == "ERROR" or node.is_missing:
-                found.append(f"line {node.start_point[0] + 1}: {(node.text or b"")[:60]!r}")
+                found.append(f"line {node.start_point[0] + 1}: {(node.text or b'')[:60]!r}")
             stack.extend(node.children)
         return found
 
