@@ -34,12 +34,12 @@ from paletai.generation.prompts import (
 from paletai.generation.providers.base import (
     GameDraft,
     GenerationRequest,
-    HealthState,
     Progress,
     ProviderAuthError,
     ProviderError,
 )
 from paletai.generation.providers.common import (
+    HealthFromRecentCalls,
     StreamProgress,
     add_usage,
     make_draft,
@@ -55,7 +55,6 @@ from paletai.generation.validation import (
     strip_fences,
 )
 
-DEGRADED_SECONDS = 60.0
 MIN_THINKING_BUDGET = 1024  # the API's minimum budget_tokens
 
 SUBMIT_TOOL: ToolParam = {
@@ -81,7 +80,7 @@ class _Answer:
         return len(self.text) + len(self.tool_json or "")
 
 
-class AnthropicProvider:
+class AnthropicProvider(HealthFromRecentCalls):
     """Author games with Anthropic's Claude models."""
 
     name = "anthropic"
@@ -114,15 +113,6 @@ class AnthropicProvider:
         progress: Progress,
     ) -> GameDraft:
         return await self._author(request, repair_prompt(request, draft, complaints), progress)
-
-    async def check(self) -> HealthState:
-        """Cheap: no API call (health is polled). Degraded shortly after a failed call."""
-        if not self._configured:
-            return "not_configured"
-        if self._last_failure is not None:
-            if time.monotonic() - self._last_failure < DEGRADED_SECONDS:
-                return "degraded"
-        return "healthy"
 
     async def aclose(self) -> None:
         await self._client.close()

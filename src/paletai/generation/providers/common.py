@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import httpx2
 
-from paletai.generation.providers.base import GameDraft, Progress, ProviderError
+from paletai.generation.providers.base import GameDraft, HealthState, Progress, ProviderError
 from paletai.generation.validation import GameFields
 
 # Report stream progress at most this often, or after this many chunks, whichever comes first.
@@ -79,3 +79,22 @@ def no_game_error(provider: str) -> ProviderError:
 def sdk_timeout(seconds: float) -> httpx2.Timeout:
     """The SDK client's timeout: the whole call's budget, with a short connect."""
     return httpx2.Timeout(seconds, connect=min(10.0, seconds))
+
+
+DEGRADED_SECONDS = 60.0
+
+
+class HealthFromRecentCalls:
+    """`check()` for SDK providers: no API call (health is polled), "degraded" for a while after
+    a call failed. Subclasses set `_configured` and update `_last_failure`."""
+
+    _configured: bool = False
+    _last_failure: float | None = None
+
+    async def check(self) -> HealthState:
+        if not self._configured:
+            return "not_configured"
+        failed = self._last_failure
+        if failed is not None and time.monotonic() - failed < DEGRADED_SECONDS:
+            return "degraded"
+        return "healthy"

@@ -26,12 +26,12 @@ from paletai.generation.prompts import (
 from paletai.generation.providers.base import (
     GameDraft,
     GenerationRequest,
-    HealthState,
     Progress,
     ProviderAuthError,
     ProviderError,
 )
 from paletai.generation.providers.common import (
+    HealthFromRecentCalls,
     StreamProgress,
     add_usage,
     make_draft,
@@ -47,7 +47,6 @@ from paletai.generation.providers.retry import (
 from paletai.generation.validation import parse_game_answer, strip_fences
 
 # After a failed call, `check()` reports "degraded" for this long.
-DEGRADED_SECONDS = 60.0
 
 RESPONSE_FORMAT: ResponseFormatJSONSchema = {
     "type": "json_schema",
@@ -66,7 +65,7 @@ class _Answer:
     chunks: int = 0  # streamed chunks (about one token each)
 
 
-class OpenAIProvider:
+class OpenAIProvider(HealthFromRecentCalls):
     """Author games with OpenAI (`name="openai"`) or Azure OpenAI (`name="azure-openai"`)."""
 
     def __init__(
@@ -117,15 +116,6 @@ class OpenAIProvider:
     ) -> GameDraft:
         prompt = f"{repair_prompt(request, draft, complaints)}\n\n{ANSWER_JSON}"
         return await self._author(request, prompt, progress)
-
-    async def check(self) -> HealthState:
-        """Cheap: no API call (health is polled). Degraded shortly after a failed call."""
-        if not self._configured:
-            return "not_configured"
-        if self._last_failure is not None:
-            if time.monotonic() - self._last_failure < DEGRADED_SECONDS:
-                return "degraded"
-        return "healthy"
 
     async def aclose(self) -> None:
         await self._client.close()
