@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from paletai.db.embedded import EmbeddedMongo, free_port  # noqa: E402
-from paletai.db.ids import new_id  # noqa: E402
 from paletai.db.indexes import INDEXES  # noqa: E402
-from paletai.jobs.repository import now_ms  # noqa: E402
+from paletai.jobs.repository import new_task_document  # noqa: E402
 
 DB = "benchgen"
 
@@ -51,27 +50,7 @@ def queue(uri: str, n: int) -> list[str]:
             }
         )
         docs = [
-            {
-                "_id": new_id(),
-                "kind": "generate",
-                "user_id": "u",
-                "prompt": f"a game {i}",
-                "parent_id": None,
-                "game_id": new_id(),
-                "status": "queued",
-                "stage": "queued",
-                "progress": {},
-                "attempts": 0,
-                "max_attempts": 3,
-                "lease_owner": None,
-                "lease_until": None,
-                "not_before": now_ms(),
-                "error": None,
-                "quota_day": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i in range(n)
+            new_task_document(user_id="u", prompt=f"a game {i}", max_attempts=3) for i in range(n)
         ]
         db.tasks.insert_many(docs)
         return [str(d["_id"]) for d in docs]

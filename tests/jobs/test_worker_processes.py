@@ -15,7 +15,7 @@ import pytest
 from pymongo import MongoClient
 
 from paletai.db.indexes import INDEXES
-from paletai.jobs.repository import now_ms
+from paletai.jobs.repository import new_task_document
 from tests.process_helpers import clean_env
 from tests.providers.fake_llm import FakeLLM, Plan, ok_game
 
@@ -69,32 +69,11 @@ def queue_tasks(mongo_uri: str, db_name: str, n: int) -> list[str]:
                 "created_at": dt.datetime.now(dt.UTC),
             }
         )
-        ids = []
-        for i in range(n):
-            task_id = f"{i:024x}"
-            db.tasks.insert_one(
-                {
-                    "_id": task_id,
-                    "kind": "generate",
-                    "user_id": "u1",
-                    "prompt": f"game {i}",
-                    "parent_id": None,
-                    "game_id": f"{i + 1000:024x}",
-                    "status": "queued",
-                    "stage": "queued",
-                    "progress": {},
-                    "attempts": 0,
-                    "max_attempts": 3,
-                    "lease_owner": None,
-                    "lease_until": None,
-                    "not_before": now_ms(),
-                    "error": None,
-                    "quota_day": None,
-                    "created_at": dt.datetime.now(dt.UTC),
-                    "updated_at": dt.datetime.now(dt.UTC),
-                }
-            )
-            ids.append(task_id)
+        docs = [
+            new_task_document(user_id="u1", prompt=f"game {i}", max_attempts=3) for i in range(n)
+        ]
+        db.tasks.insert_many(docs)
+        ids = [str(d["_id"]) for d in docs]
         return ids
 
 

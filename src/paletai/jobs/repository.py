@@ -32,6 +32,43 @@ def _to_task(doc: dict[str, Any]) -> Task:
     return Task.model_validate(data)
 
 
+def new_task_document(
+    *,
+    user_id: str,
+    prompt: str,
+    max_attempts: int,
+    kind: str = "generate",
+    parent_id: str | None = None,
+    quota_day: str | None = None,
+) -> dict[str, Any]:
+    """A queued `tasks` document, as POST /games creates it."""
+    now = utcnow()
+    doc: dict[str, Any] = {
+        "_id": new_id(),
+        "kind": kind,
+        "user_id": user_id,
+        "prompt": prompt,
+        "parent_id": parent_id,
+        # Fixed now, so every retry of this task publishes the same game (at most one).
+        "game_id": new_id(),
+        "status": "queued",
+        "stage": "queued",
+        "progress": {},
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "lease_owner": None,
+        "lease_until": None,
+        "not_before": 0,
+        "error": None,
+        "quota_day": quota_day,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "finished_at": None,
+    }
+    return doc
+
+
 class TasksRepository:
     def __init__(self, db: Database) -> None:
         self.collection = db["tasks"]
@@ -46,30 +83,14 @@ class TasksRepository:
         parent_id: str | None = None,
         quota_day: str | None = None,
     ) -> Task:
-        now = utcnow()
-        doc: dict[str, Any] = {
-            "_id": new_id(),
-            "kind": kind,
-            "user_id": user_id,
-            "prompt": prompt,
-            "parent_id": parent_id,
-            # Fixed now, so every retry of this task publishes the same game (at most one).
-            "game_id": new_id(),
-            "status": "queued",
-            "stage": "queued",
-            "progress": {},
-            "attempts": 0,
-            "max_attempts": max_attempts,
-            "lease_owner": None,
-            "lease_until": None,
-            "not_before": 0,
-            "error": None,
-            "quota_day": quota_day,
-            "created_at": now,
-            "updated_at": now,
-            "started_at": None,
-            "finished_at": None,
-        }
+        doc = new_task_document(
+            user_id=user_id,
+            prompt=prompt,
+            max_attempts=max_attempts,
+            kind=kind,
+            parent_id=parent_id,
+            quota_day=quota_day,
+        )
         await self.collection.insert_one(doc)
         return _to_task(doc)
 
