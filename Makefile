@@ -41,7 +41,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache
