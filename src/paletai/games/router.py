@@ -21,12 +21,11 @@ Cursor = Annotated[
 ]
 
 # The generated game is untrusted code: it runs only in an opaque-origin sandbox (never
-# allow-same-origin), can load nothing from the network, and cannot be framed as our origin.
+# allow-same-origin), can load nothing from the network and never acts as our origin.
 PLAY_CSP = (
-    "sandbox allow-scripts allow-pointer-lock; default-src 'none'; "
+    "sandbox allow-scripts; default-src 'none'; "
     "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
-    "media-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; "
-    "base-uri 'none'"
+    "connect-src 'none'; form-action 'none'; base-uri 'none'"
 )
 PLAY_HEADERS = {
     "Content-Security-Policy": PLAY_CSP,
