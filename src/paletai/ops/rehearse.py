@@ -1,0 +1,873 @@
+"""`paletai migrate rehearse`: the whole migration on this machine, under live traffic.
+
+Two embedded MongoDBs ("old", "new"), one Azurite with two storage accounts ("old", "new"), the
+old PaletAI as a real `paletai serve` process, seeded through its API, with a bounded loop of
+live traffic on loopback (reads, likes, new games). Then, in order, with the library functions of
+the commands an operator would run:
+
+1. settings: write the old app's settings in `az webapp config appsettings list` form, derive the
+   new app's (new database, new storage account), `settings diff` them.
+2. `db sync` old -> new until caught up; `storage copy` old -> new (the bulk, while old serves).
+3. `db cutover --service-url OLD --reverse`: maintenance on the old app, drain, verify; the pause
+   is measured. The new database now holds the maintenance flag too, so the new app (started
+   now, from the new settings file) takes no writes and claims no task until we open it.
+4. "DNS": the traffic loop switches to the new app; the old app is stopped (it is in maintenance,
+   its workers idle); maintenance off on the new app: writes flow again, the reverse sync carries
+   them to the old database (a rollback would lose nothing).
+5. `storage copy --rewrite-urls` again: copies what the old app made during the sync, then points
+   `games.image_url` at the new account in the NEW database. After the cutover, because before it
+   the sync would carry the old URLs back over any rewrite; images work all along, since the old
+   account keeps serving until the rewrite.
+6. `migrate check` and a small `migrate load` against the new app; stop traffic; every write the
+   traffic got a 2xx for must be on the new side (by id); `db verify` old vs new (after draining
+   the reverse sync); then `migrate report` on the directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from paletai.db.embedded import EmbeddedMongo, free_port
+
+DB_NAME = "paletai"
+CONTAINER = "game-images"
+OLD_ACCOUNT = "paletaiold"
+# The new account is named like Azurite's development account: `migrate check --require-blob`
+# (checks.image_location) recognises an Azurite URL by port 10000 or that account name only.
+NEW_ACCOUNT = "devstoreaccount1"
+READY_TIMEOUT = 90.0
+HTTP_TIMEOUT = 30.0
+MAX_IN_FLIGHT = 8
+
+Say = Callable[[str], None]
+
+
+class RehearsalError(Exception):
+    """A step of the rehearsal failed; the message says which and why."""
+
+
+class AzuriteMissing(RehearsalError):
+    pass
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def find_azurite() -> Path | None:
+    """The azurite-blob binary: $PALETAI_AZURITE_BIN, tools/ of this checkout, or PATH."""
+    candidates = [os.environ.get("PALETAI_AZURITE_BIN", "")]
+    candidates.append(str(repo_root() / "tools" / "node_modules" / ".bin" / "azurite-blob"))
+    candidates.append(shutil.which("azurite-blob") or "")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+    mongo: EmbeddedMongo | None = None
+    pid: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.proc is not None:
+            self.pid = self.proc.pid
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.mongo is not None:
+            self.mongo.stop()
+            return
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=timeout)
+
+
+@dataclass
+class Children:
+    """Every process the rehearsal started, stopped in reverse order."""
+
+    items: list[Child] = field(default_factory=list)
+
+    def add(self, child: Child) -> Child:
+        self.items.append(child)
+        return child
+
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.pid for c in self.items if c.pid is not None}
+
+    def stop_all(self) -> None:
+        for child in reversed(self.items):
+            with contextlib.suppress(Exception):
+                child.stop()
+
+
+@dataclass
+class Azurite:
+    port: int
+    keys: dict[str, str]
+
+    def connection_string(self, account: str) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={self.keys[account]};"
+            f"BlobEndpoint=http://127.0.0.1:{self.port}/{account};"
+        )
+
+
+def start_azurite(binary: Path, workdir: Path, children: Children) -> Azurite:
+    keys = {
+        a: base64.b64encode(secrets.token_bytes(32)).decode() for a in (OLD_ACCOUNT, NEW_ACCOUNT)
+    }
+    port = free_port()
+    env = dict(os.environ, AZURITE_ACCOUNTS=";".join(f"{a}:{k}" for a, k in keys.items()))
+    log = (workdir / "azurite.log").open("ab")
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                str(binary),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--disableTelemetry",
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        log.close()
+    children.add(Child("azurite", proc))
+    _wait_port(port, proc, "Azurite", workdir / "azurite.log")
+    return Azurite(port, keys)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    import socket
+
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RehearsalError(f"{what} exited with {proc.returncode}: {_tail(log)}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RehearsalError(f"{what} did not listen on 127.0.0.1:{port}: {_tail(log)}")
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-1500:]
+    except OSError:
+        return "(no log)"
+
+
+def clean_env(values: dict[str, str]) -> dict[str, str]:
+    """This process's environment minus any PaletAI/provider settings, plus `values`."""
+    prefixes = ("DB_", "OPENAI_", "AZURE_", "ANTHROPIC_", "ONESIGNAL_", "APPLICATIONINSIGHTS_")
+    names = ("AI_PROVIDER", "ADMIN_TOKEN", "JWT_SECRET_KEY", "IS_LOCAL_ENV", "PUBLIC_BASE_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) and k not in names}
+    env.update(values)
+    return env
+
+
+@dataclass
+class App:
+    name: str
+    url: str
+    child: Child
+    log: Path
+
+
+def start_app(name: str, workdir: Path, settings: dict[str, str], children: Children) -> App:
+    """`paletai serve` as a real process with these app settings (its own data dir)."""
+    port = free_port()
+    data_dir = workdir / f"{name}-app"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = clean_env(
+        {
+            **settings,
+            "PALETAI_DATA_DIR": str(data_dir),
+            "LOG_LEVEL": "WARNING",
+            "ENVIRONMENT": "test",
+        }
+    )
+    log_path = workdir / f"{name}-app.log"
+    log = log_path.open("ab")
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "paletai", "serve", "--port", str(port)],
+            cwd=data_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        log.close()
+    child = children.add(Child(f"{name} app", proc))
+    return App(name, f"http://127.0.0.1:{port}", child, log_path)
+
+
+async def wait_healthy(app: App) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            proc = app.child.proc
+            if proc is not None and proc.poll() is not None:
+                raise RehearsalError(f"the {app.name} app exited early: {_tail(app.log)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{app.url}/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RehearsalError(f"the {app.name} app did not become healthy: {_tail(app.log)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeding and live traffic
+
+
+@dataclass
+class User:
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def _json(response: httpx.Response, what: str, expect: tuple[int, ...]) -> dict[str, Any]:
+    if response.status_code not in expect:
+        raise RehearsalError(f"{what} answered {response.status_code}: {response.text[:200]}")
+    body = response.json()
+    if not isinstance(body, dict):
+        raise RehearsalError(f"{what} answered a JSON {type(body).__name__}")
+    return body
+
+
+async def wait_tasks(
+    http: httpx.AsyncClient, base: str, tasks: list[tuple[User, str]], within: float
+) -> dict[str, dict[str, Any]]:
+    """task_id -> final task body (or the last one seen at the timeout / a 404 marker)."""
+    deadline = time.monotonic() + within
+    done: dict[str, dict[str, Any]] = {}
+    pending = list(tasks)
+    while pending:
+        still = []
+        for user, task_id in pending:
+            response = await http.get(f"{base}/tasks/{task_id}", headers=user.headers)
+            body: dict[str, Any] = (
+                response.json() if response.status_code == 200 else {"status": "missing"}
+            )
+            body["http_status"] = response.status_code
+            done[task_id] = body
+            if response.status_code == 200 and body.get("status") not in ("succeeded", "failed"):
+                still.append((user, task_id))
+        pending = still
+        if not pending or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    return done
+
+
+async def seed(base: str, users: int, games: int, say: Say) -> tuple[list[User], list[str]]:
+    """Register users, create games (waiting for each), and like some: all through the API."""
+    made: list[User] = []
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        for i in range(users):
+            email = f"player{i + 1}@rehearsal.example"
+            body = await _json(
+                await http.post(
+                    f"{base}/auth/register",
+                    json={"email": email, "password": f"rehearsal-{i:04d}-pass"},
+                ),
+                "POST /auth/register",
+                (200,),
+            )
+            made.append(User(email, str(body["access_token"])))
+        queued: list[tuple[User, str]] = []
+        for i in range(games):
+            user = made[i % len(made)]
+            body = await _json(
+                await http.post(
+                    f"{base}/games",
+                    json={"prompt": f"Create a simple snake game number {i + 1}"},
+                    headers=user.headers,
+                ),
+                "POST /games",
+                (202,),
+            )
+            queued.append((user, str(body["task_id"])))
+        finished = await wait_tasks(http, base, queued, READY_TIMEOUT)
+        game_ids = [str(b["game_id"]) for b in finished.values() if b.get("status") == "succeeded"]
+        if len(game_ids) != games:
+            raise RehearsalError(f"seeding: {len(game_ids)}/{games} games were generated")
+        likes = 0
+        for user in made:
+            for game_id in random.sample(game_ids, k=min(3, len(game_ids))):
+                await _json(
+                    await http.post(f"{base}/games/{game_id}/like", headers=user.headers),
+                    "POST like",
+                    (200,),
+                )
+                likes += 1
+    say(f"seeded {users} users, {games} games, {likes} likes through the old app's API")
+    return made, game_ids
+
+
+@dataclass
+class Request:
+    kind: str  # read | like | game
+    target: str  # old | new
+    status: int  # 0: no answer
+    seconds: float
+    at: float
+    retry_after: bool = False
+    error: str = ""
+
+
+@dataclass
+class Traffic:
+    """A bounded loop of live traffic on loopback: reads, likes and new games."""
+
+    users: list[User]
+    game_ids: list[str]
+    rps: float
+    base: str
+    target: str = "old"
+    requests: list[Request] = field(default_factory=list)
+    acknowledged_games: list[tuple[User, str]] = field(default_factory=list)
+    acknowledged_likes: list[tuple[User, str]] = field(default_factory=list)
+    in_flight: dict[str, int] = field(default_factory=lambda: {"old": 0, "new": 0})
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def switch(self, base: str, target: str) -> None:
+        self.base, self.target = base, target
+
+    async def run(self) -> None:
+        interval = 1.0 / max(self.rps, 0.1)
+        limit = asyncio.Semaphore(MAX_IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+            while not self.stopping.is_set():
+                if not limit.locked():
+                    await limit.acquire()
+                    task = asyncio.create_task(self._one(http, limit))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), interval)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drained(self, target: str) -> None:
+        while self.in_flight[target]:  # noqa: ASYNC110 - a counter, polled briefly
+            await asyncio.sleep(0.05)
+
+    async def _one(self, http: httpx.AsyncClient, limit: asyncio.Semaphore) -> None:
+        base, target = self.base, self.target
+        self.in_flight[target] += 1
+        user = self.rng.choice(self.users)
+        game_id = self.rng.choice(self.game_ids)
+        roll = self.rng.random()
+        kind = "read" if roll < 0.6 else "like" if roll < 0.85 else "game"
+        started = time.monotonic()
+        record = Request(kind, target, 0, 0.0, started)
+        try:
+            if kind == "read":
+                path = "/games/feed?limit=10" if self.rng.random() < 0.5 else f"/games/{game_id}"
+                response = await http.get(base + path)
+            elif kind == "like":
+                response = await http.post(f"{base}/games/{game_id}/like", headers=user.headers)
+            else:
+                response = await http.post(
+                    f"{base}/games",
+                    json={"prompt": "Create a pong game with neon colours"},
+                    headers=user.headers,
+                )
+            record.status = response.status_code
+            record.retry_after = "retry-after" in response.headers
+            if 200 <= response.status_code < 300:
+                if kind == "like":
+                    self.acknowledged_likes.append((user, game_id))
+                elif kind == "game":
+                    self.acknowledged_games.append((user, str(response.json()["task_id"])))
+            else:
+                record.error = response.text[:160]
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            record.seconds = time.monotonic() - started
+            self.requests.append(record)
+            self.in_flight[target] -= 1
+            limit.release()
+
+    def summary(self) -> dict[str, Any]:
+        writes = [r for r in self.requests if r.kind != "read"]
+        refused = [r for r in writes if r.status == 503 and r.retry_after]
+        unexpected = [
+            r
+            for r in self.requests
+            if not (200 <= r.status < 300)
+            and not (r.status == 503 and r.retry_after and r.kind != "read")
+        ]
+        reads = [r for r in self.requests if r.kind == "read"]
+        window = (
+            max(r.at + r.seconds for r in refused) - min(r.at for r in refused) if refused else 0.0
+        )
+        return {
+            "requests": len(self.requests),
+            "reads": len(reads),
+            "read_errors": sum(1 for r in reads if not 200 <= r.status < 300),
+            "writes": len(writes),
+            "by_target": {
+                t: sum(1 for r in self.requests if r.target == t) for t in ("old", "new")
+            },
+            "acknowledged_games": len(self.acknowledged_games),
+            "acknowledged_likes": len(self.acknowledged_likes),
+            "maintenance_503": len(refused),
+            "unexpected_errors": len(unexpected),
+            "unexpected_samples": [
+                f"{r.kind} on {r.target}: {r.status} {r.error}" for r in unexpected[:5]
+            ],
+            "refused_window_seconds": round(window, 3) if refused else None,
+            "mean_ms": round(1000 * sum(r.seconds for r in self.requests) / len(self.requests), 1)
+            if self.requests
+            else 0.0,
+        }
+
+
+async def lost_writes(traffic: Traffic, base: str, within: float) -> dict[str, Any]:
+    """Every game and like the traffic got a 2xx for must exist on `base` (by id)."""
+    missing: list[str] = []
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        finished = await wait_tasks(http, base, traffic.acknowledged_games, within)
+        for task_id, body in finished.items():
+            if body.get("status") != "succeeded":
+                missing.append(f"task {task_id}: {body.get('status')} ({body.get('http_status')})")
+                continue
+            response = await http.get(f"{base}/games/{body['game_id']}")
+            if response.status_code != 200:
+                missing.append(f"game {body['game_id']}: {response.status_code}")
+        unique = {(u.email, g): (u, g) for u, g in traffic.acknowledged_likes}
+        for user, game_id in unique.values():
+            response = await http.get(f"{base}/games/{game_id}", headers=user.headers)
+            if response.status_code != 200 or response.json().get("liked_by_me") is not True:
+                missing.append(f"like of {game_id} by {user.email}: not found")
+    return {"lost_writes": len(missing), "lost_samples": missing[:10]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Options and the result
+
+
+@dataclass
+class RehearseOptions:
+    workdir: Path
+    users: int = 20
+    games: int = 40
+    traffic_rps: float = 10.0
+    seconds: float = 20.0
+    keep: bool = False
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    report_path: Path | None
+    summary: str
+    data: dict[str, Any]
+
+
+def az_settings(values: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"name": k, "value": v, "slotSetting": False} for k, v in sorted(values.items())]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _exit_code_of(exc: BaseException) -> int:
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    if isinstance(exc, SystemExit):
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The rehearsal
+
+
+@dataclass
+class Timeline:
+    say: Say
+    started: float = field(default_factory=time.monotonic)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Any:
+        self.say(name + " ...")
+        began = time.monotonic()
+        entry: dict[str, Any] = {"step": name, "at_seconds": round(began - self.started, 2)}
+        self.steps.append(entry)
+        try:
+            yield entry
+        finally:
+            entry["seconds"] = round(time.monotonic() - began, 2)
+
+
+async def _sync_until_caught_up(old_uri: str, new_uri: str, within: float) -> dict[str, Any]:
+    """`db sync --until-synced`, as the command does it (the result is its --json)."""
+    from paletai.ops.sync import SyncOptions, close_engine, open_engine
+
+    engine = await open_engine(
+        old_uri, new_uri, db_name=DB_NAME, options=SyncOptions(reconcile_interval=5.0)
+    )
+    try:
+        await engine.start()
+        supervisor = asyncio.create_task(engine.supervise())
+        try:
+            await engine.drain(within)
+        finally:
+            supervisor.cancel()
+        summary = engine.summary()
+        return {
+            "caught_up": True,
+            "write_errors": summary.write_errors,
+            "collections": {n: vars(s) for n, s in summary.collections.items()},
+        }
+    finally:
+        await close_engine(engine)
+
+
+async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) -> dict[str, Any]:
+    """`storage copy --from OLD --to NEW [--rewrite-urls --db-uri NEW_DB]` (its --json)."""
+    from azure.storage.blob.aio import BlobServiceClient
+
+    from paletai.db.client import make_client
+    from paletai.storage.copy import ContainerCopier, rewrite_image_urls
+
+    src = BlobServiceClient.from_connection_string(old_cs)
+    dst = BlobServiceClient.from_connection_string(new_cs)
+    async with src, dst:
+        copier = ContainerCopier(src, dst, CONTAINER)
+        report = await copier.run()
+        rewrite = None
+        if rewrite_db_uri is not None:
+            client = make_client(rewrite_db_uri)
+            try:
+                rewrite = await rewrite_image_urls(
+                    client[DB_NAME], copier.source_url, copier.destination_url, report.present
+                )
+            finally:
+                await client.close()
+    return {"copy": report.to_dict(), "rewrite": rewrite.to_dict() if rewrite else None}
+
+
+async def _set_maintenance(app: App, token: str, enabled: bool) -> None:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        response = await http.post(
+            f"{app.url}/admin/maintenance",
+            json={"enabled": enabled, "reason": "migration rehearsal"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    if response.status_code != 200 or response.json().get("maintenance") is not enabled:
+        raise RehearsalError(f"maintenance {enabled} on the {app.name} app: {response.text[:200]}")
+
+
+def _settings_diff(old_file: Path, new_file: Path, json_out: Path) -> int:
+    """`paletai settings diff OLD NEW --json FILE` (the command's own function)."""
+    from paletai.ops.settings_cli import diff
+
+    try:
+        diff(str(old_file), str(new_file), strict=False, json_out=json_out)
+    except (typer.Exit, SystemExit) as exc:
+        return _exit_code_of(exc)
+    return 0
+
+
+def _migrate_check(base: str, json_out: Path) -> bool:
+    from paletai.ops.checks import CheckOptions, CheckReport, run_phase4
+
+    report = CheckReport("migrate check", base)
+    run_phase4(CheckOptions(base_url=base, require_blob=True, timeout=READY_TIMEOUT), report)
+    report.write_json(json_out)
+    return report.ok
+
+
+async def _migrate_load(base: str, json_out: Path) -> bool:
+    from paletai.ops.checks import CheckReport
+    from paletai.ops.migrate_load import LoadOptions, run_load
+
+    report = CheckReport("migrate load", base)
+    options = LoadOptions(
+        base_url=base, games=5, concurrency=2, requests=60, timeout=READY_TIMEOUT, max_seconds=60
+    )
+    await run_load(options, report)
+    report.write_json(json_out)
+    return report.ok
+
+
+async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Outcome:
+    """The whole migration (module docstring); every process goes into `children`."""
+    from paletai.ops.cutover import CutoverFailed, MaintenanceSwitch
+    from paletai.ops.cutover import cutover as run_cutover
+    from paletai.ops.report import write_report
+    from paletai.ops.sync import close_engine
+    from paletai.ops.verify import verify as run_verify
+
+    work = options.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    azurite_bin = find_azurite()
+    if azurite_bin is None:
+        raise AzuriteMissing(
+            "Azurite (the Azure Storage emulator) is not installed: run `make tools` "
+            "(or scripts/install-tools.sh), or set PALETAI_AZURITE_BIN"
+        )
+    timeline = Timeline(say)
+    started_at = now_iso()
+    admin_token = secrets.token_urlsafe(24)
+    jwt_secret = secrets.token_urlsafe(48)
+    data: dict[str, Any] = {"command": "migrate rehearse", "started_at": started_at}
+
+    with timeline.step("starting two embedded MongoDBs and Azurite (two accounts)"):
+        mongos = {}
+        for side in ("old", "new"):
+            mongo = EmbeddedMongo(work / f"{side}-db")
+            child = children.add(Child(f"{side} database", mongo=mongo))
+            mongos[side] = await asyncio.to_thread(mongo.start)
+            child.pid = mongo.process.pid if mongo.process else None
+        old_uri, new_uri = (
+            f"{mongos[s].split('/?')[0]}/{DB_NAME}?directConnection=true" for s in ("old", "new")
+        )
+        azurite = await asyncio.to_thread(start_azurite, azurite_bin, work, children)
+
+    common = {
+        "AI_PROVIDER": "offline",
+        "AZURE_STORAGE_CONTAINER": CONTAINER,
+        "ADMIN_TOKEN": admin_token,
+        "JWT_SECRET_KEY": jwt_secret,
+        "DAILY_PROMPT_LIMIT": "1000",
+        "TASK_LEASE_SECONDS": "5",
+        "APP_NAME": "PaletAI",
+    }
+    old_settings = {
+        **common,
+        "DB_PATH": old_uri,
+        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string(OLD_ACCOUNT),
+    }
+    new_settings = {
+        **common,
+        "DB_PATH": new_uri,
+        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string(NEW_ACCOUNT),
+    }
+    traffic: Traffic | None = None
+    traffic_task: asyncio.Task[None] | None = None
+    reverse_engine = None
+    reverse_supervisor: asyncio.Task[None] | None = None
+    try:
+        with timeline.step("starting the OLD PaletAI (paletai serve, old database, old account)"):
+            old_app = start_app("old", work, old_settings, children)
+            await wait_healthy(old_app)
+        with timeline.step("seeding the old app through its API"):
+            users, game_ids = await seed(old_app.url, options.users, options.games, say)
+
+        with timeline.step(f"live traffic on the old app at {options.traffic_rps:g} req/s"):
+            traffic = Traffic(users, game_ids, options.traffic_rps, old_app.url)
+            traffic_task = asyncio.create_task(traffic.run())
+        live_since = time.monotonic()
+
+        with timeline.step("settings: export the old app's, derive the new app's, diff"):
+            old_file, new_file = work / "old-app-settings.json", work / "new-app-settings.json"
+            for path, values in ((old_file, old_settings), (new_file, new_settings)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(az_settings(values), fh, indent=2)
+            code = await asyncio.to_thread(
+                _settings_diff, old_file, new_file, work / "settings-diff.json"
+            )
+            if code != 0:
+                raise RehearsalError(f"settings diff exited {code}: see settings-diff.json")
+
+        with timeline.step("db sync old -> new until caught up, under live traffic"):
+            sync_result = await _sync_until_caught_up(old_uri, new_uri, READY_TIMEOUT)
+            write_json(work / "db-sync.json", sync_result)
+        with timeline.step("storage copy old -> new (the bulk, while the old app serves)"):
+            first_copy = await _storage_copy(
+                azurite.connection_string(OLD_ACCOUNT), azurite.connection_string(NEW_ACCOUNT), None
+            )
+            write_json(work / "storage-copy-bulk.json", first_copy)
+        rest = options.seconds - (time.monotonic() - live_since)
+        if rest > 0:
+            with timeline.step(f"live traffic on the old app for {rest:.0f} s more"):
+                await asyncio.sleep(rest)
+
+        with timeline.step("db cutover --service-url OLD --reverse") as entry:
+            switch = MaintenanceSwitch(old_app.url, admin_token)
+            attempts = 0
+            while True:
+                attempts += 1
+                try:
+                    cut, reverse_engine = await run_cutover(
+                        old_uri,
+                        new_uri,
+                        switch,
+                        db_name=DB_NAME,
+                        reverse=True,
+                        catch_up_timeout=READY_TIMEOUT,
+                        drain_timeout=READY_TIMEOUT,
+                        step=lambda m: say(f"  cutover: {m}"),
+                    )
+                    break
+                except CutoverFailed as exc:
+                    # A generation that was running when writes stopped finished during the
+                    # verify; writes were resumed: try again (the operator would do the same).
+                    exc.report.write_json(work / f"db-cutover-attempt{attempts}.json")
+                    if attempts >= 3:
+                        raise RehearsalError(f"db cutover failed {attempts} times: {exc}") from exc
+                    say(f"  cutover attempt {attempts} not identical ({exc}); again in 2 s")
+                    await asyncio.sleep(2)
+            entry["attempts"] = attempts
+            cut.write_json(work / "db-cutover.json")
+            assert reverse_engine is not None
+            reverse_supervisor = asyncio.create_task(reverse_engine.supervise())
+            say(f"  write pause {cut.write_pause_seconds:.2f} s (attempt {attempts})")
+
+        with timeline.step("starting the NEW PaletAI from new-app-settings.json (in maintenance)"):
+            values = {e["name"]: e["value"] for e in json.loads(new_file.read_text())}
+            new_app = start_app("new", work, values, children)
+            await wait_healthy(new_app)
+        with timeline.step("'DNS' cutover: traffic -> new app; stop the old app; writes on"):
+            traffic.switch(new_app.url, "new")
+            await traffic.drained("old")
+            await asyncio.to_thread(old_app.child.stop)
+            await _set_maintenance(new_app, admin_token, False)
+
+        with timeline.step("storage copy old -> new again, then --rewrite-urls in the NEW db"):
+            final_copy = await _storage_copy(
+                azurite.connection_string(OLD_ACCOUNT),
+                azurite.connection_string(NEW_ACCOUNT),
+                new_uri,
+            )
+            write_json(work / "storage-copy.json", final_copy)
+
+        with timeline.step("migrate check against the new app"):
+            check_ok = await asyncio.to_thread(
+                _migrate_check, new_app.url, work / "migrate-check.json"
+            )
+        with timeline.step("migrate load (small) against the new app"):
+            load_ok = await _migrate_load(new_app.url, work / "migrate-load.json")
+
+        with timeline.step("stopping live traffic; looking for lost writes on the new side"):
+            traffic.stopping.set()
+            await traffic_task
+            traffic_task = None
+            lost = await lost_writes(traffic, new_app.url, READY_TIMEOUT)
+            figures = {**traffic.summary(), **lost}
+            say(
+                f"  {figures['requests']} requests; {figures['acknowledged_games']} games and "
+                f"{figures['acknowledged_likes']} likes acknowledged; "
+                f"lost {figures['lost_writes']}; "
+                f"{figures['maintenance_503']} writes refused with 503; "
+                f"{figures['unexpected_errors']} unexpected errors"
+            )
+
+        with timeline.step("db verify old vs new (reverse sync drained)"):
+            await reverse_engine.drain(READY_TIMEOUT, strict=True)
+            verify_report = await run_verify(old_uri, new_uri, db_name=DB_NAME)
+            if not verify_report.identical:
+                await asyncio.sleep(2)
+                await reverse_engine.drain(READY_TIMEOUT, strict=True)
+                verify_report = await run_verify(old_uri, new_uri, db_name=DB_NAME)
+            verify_report.write_json(work / "db-verify.json")
+    finally:
+        if traffic is not None:
+            traffic.stopping.set()
+        if traffic_task is not None:
+            traffic_task.cancel()
+            with contextlib.suppress(BaseException):
+                await traffic_task
+        if reverse_supervisor is not None:
+            reverse_supervisor.cancel()
+        if reverse_engine is not None:
+            with contextlib.suppress(Exception):
+                await close_engine(reverse_engine)
+
+    data.update(
+        seconds=round(time.monotonic() - timeline.started, 2),
+        ok=bool(
+            check_ok
+            and load_ok
+            and figures["lost_writes"] == 0
+            and figures["unexpected_errors"] == 0
+            and verify_report.identical
+        ),
+        traffic=figures,
+        steps=timeline.steps,
+        write_pause_seconds=cut.write_pause_seconds,
+        pids=children.pids(),
+        urls={"old": old_app.url, "new": new_app.url},
+        storage_first_copy=first_copy["copy"],
+        order=(
+            "sync + bulk image copy before the cutover; URL rewrite in the new database after "
+            "it (before, the sync would carry the old URLs back over the rewrite)"
+        ),
+    )
+    write_json(work / "rehearse.json", data)
+    report, path = write_report(work, title="PaletAI migration rehearsal")
+    return Outcome(data["ok"] and report.ok, path, report.summary, data)

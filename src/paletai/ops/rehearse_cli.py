@@ -1,0 +1,150 @@
+"""`paletai migrate report` and `paletai migrate rehearse`, added to the migrate sub-app by
+`register(migrate_app)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from paletai.ops.rehearse import (
+    AzuriteMissing,
+    Children,
+    RehearsalError,
+    RehearseOptions,
+    rehearse,
+)
+from paletai.ops.report import write_report
+
+console = Console()
+
+
+def report_command(
+    dir: Annotated[
+        Path,
+        typer.Option(
+            "--dir",
+            help="Directory holding the --json results of the other commands.",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Markdown file to write (default DIR/report.md).")
+    ] = None,
+    title: Annotated[str, typer.Option(help="Title of the report.")] = "PaletAI migration report",
+) -> None:
+    """The migration checklist, filled in with what was measured.
+
+    Reads every `*.json` in DIR written with `--json` by `settings diff`, `db sync`,
+    `db cutover`, `db verify`, `storage copy`, `migrate check`, `migrate dns`, `migrate load`
+    (and `migrate rehearse`), recognised by content; missing ones leave their items "not
+    measured". Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with
+    the measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
+
+        paletai migrate report --dir ./migration-day --out migration-report.md
+    """
+    report, path = write_report(dir, out, title)
+    console.print(f"report written to {escape(str(path))}")
+    style = "green" if report.ok else "red"
+    console.print(f"[bold {style}]{escape(report.summary)}[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def rehearse_command(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Where databases, logs, JSON results and the report go (new or empty)."),
+    ] = None,
+    users: Annotated[int, typer.Option(min=1, max=500, help="Users to seed.")] = 20,
+    games: Annotated[int, typer.Option(min=1, max=500, help="Games to seed.")] = 40,
+    traffic_rps: Annotated[
+        float, typer.Option(min=0.5, max=100, help="Live traffic, requests per second.")
+    ] = 10.0,
+    seconds: Annotated[
+        float, typer.Option(min=1, max=3600, help="Live traffic on the old app before cutover.")
+    ] = 20.0,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="Leave everything running at the end, until Ctrl-C."),
+    ] = False,
+) -> None:
+    """The whole migration on this machine, under live traffic, then the report.
+
+    Starts two embedded MongoDBs (old, new), Azurite with two accounts and the old PaletAI;
+    seeds it through its API and keeps live traffic on it (reads, likes, new games, on
+    loopback). Then: settings diff, db sync, storage copy, db cutover --reverse (maintenance on
+    the old app; the pause is measured), the new PaletAI, the traffic switched to it (the "DNS"
+    cutover), storage copy --rewrite-urls, migrate check and load, a search for lost writes
+    (every acknowledged game and like must be on the new side), db verify, and the report.
+    Every process is stopped at the end (Ctrl-C included). Needs Azurite (`make tools`).
+    Exit 0 when everything passed, 1 when something failed, 2 when it could not run. Example:
+
+        paletai migrate rehearse --users 5 --games 8 --traffic-rps 5 --seconds 8
+    """
+    if workdir is None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        workdir = Path(f"paletai-rehearsal-{stamp}")
+    if workdir.exists() and any(workdir.iterdir()):
+        console.print(
+            f"[bold red]error:[/] {escape(str(workdir))} is not empty: give a new --workdir"
+        )
+        raise typer.Exit(2)
+    options = RehearseOptions(workdir.resolve(), users, games, traffic_rps, seconds, keep)
+    children = Children()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        outcome = asyncio.run(rehearse(options, children, lambda m: console.print(escape(m))))
+        if keep:
+            console.print("--keep: still running (Ctrl-C to stop):")
+            for name, pid in children.pids().items():
+                console.print(f"  {escape(name)}: pid {pid}")
+            for name, url in outcome.data.get("urls", {}).items():
+                console.print(f"  {name} app: {url}")
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    except AzuriteMissing as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except RehearsalError as exc:
+        console.print(f"[bold red]rehearsal failed:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping everything")
+        raise typer.Exit(130) from None
+    finally:
+        children.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+    traffic = outcome.data.get("traffic", {})
+    console.print(f"report: {escape(str(outcome.report_path))}")
+    console.print(
+        f"write pause {outcome.data.get('write_pause_seconds')} s (db cutover); "
+        f"{traffic.get('requests')} live requests, {traffic.get('acknowledged_games')} games and "
+        f"{traffic.get('acknowledged_likes')} likes acknowledged, {traffic.get('lost_writes')} "
+        f"lost, {traffic.get('maintenance_503')} refused with 503, "
+        f"{traffic.get('unexpected_errors')} unexpected errors; "
+        f"{outcome.data.get('seconds')} s in all"
+    )
+    style = "green" if outcome.ok else "red"
+    console.print(f"[bold {style}]{escape(outcome.summary)}[/]")
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+def register(migrate_app: typer.Typer) -> None:
+    """Add `report` and `rehearse` to the `paletai migrate` sub-app."""
+    migrate_app.command("report")(report_command)
+    migrate_app.command("rehearse")(rehearse_command)

@@ -1,0 +1,703 @@
+"""`paletai migrate report`: the migration checklist, filled in with what was measured.
+
+Reads the `--json` results of the other commands found in a directory (each recognised by its
+content: `settings diff|export`, `db sync`, `db cutover`, `db verify`, `storage copy`,
+`migrate check|dns|load`, `migrate rehearse`) and writes the checklist as Markdown, phase by
+phase. Every item is ticked `[x]` (measured and passed), failed `[!]` (measured and failed) or left
+`[ ]` (no result in the directory says anything about it). Evidence is quoted from the files only:
+nothing is claimed that was not measured. Anything that looks like a secret is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["pass", "fail", "none"]
+MARKS: dict[Status, str] = {"pass": "[x]", "fail": "[!]", "none": "[ ]"}
+DOWNTIME_GOAL_MINUTES = 15.0
+RESPONSE_LIMIT_SECONDS = 2.0
+
+# Kinds of result file, in the order they are looked for.
+KINDS = (
+    "settings",
+    "sync",
+    "cutover",
+    "verify",
+    "storage",
+    "check",
+    "dns",
+    "load",
+    "rehearse",
+)
+
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(mongodb(?:\+srv)?://)[^/@\s]+@", re.I), r"\1****@"),
+    (
+        re.compile(r"((?:AccountKey|SharedAccessSignature|InstrumentationKey)=)[^;\s]+", re.I),
+        r"\1****",
+    ),
+    (re.compile(r"([?&](?:sig|se|sp|sv)=)[^&\s)]+", re.I), r"\1****"),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{16,}", re.I), r"\1****"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "****"),
+    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"), "****"),
+    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}"), "****"),
+)
+
+
+def mask_secrets(text: str) -> str:
+    """Mask credentials in URIs, storage keys, SAS signatures, bearer tokens and API keys."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the directory
+
+
+def classify(data: Any) -> str | None:
+    """Which command wrote this JSON (one of KINDS), or None."""
+    if not isinstance(data, dict):
+        return None
+    command = data.get("command")
+    if isinstance(command, str):
+        return {
+            "settings diff": "settings",
+            "settings export": "settings",
+            "migrate check": "check",
+            "migrate dns": "dns",
+            "migrate load": "load",
+            "migrate rehearse": "rehearse",
+        }.get(command)
+    if "write_pause_seconds" in data and "identical" in data:
+        return "cutover"
+    if "source_db" in data and "target_db" in data and isinstance(data.get("collections"), list):
+        return "verify"
+    if "caught_up" in data and isinstance(data.get("collections"), dict):
+        return "sync"
+    if isinstance(data.get("copy"), dict) and "copied" in data["copy"]:
+        return "storage"
+    return None
+
+
+@dataclass
+class Results:
+    """The newest result of each kind found in a directory, and what could not be read."""
+
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+    def get(self, kind: str) -> dict[str, Any] | None:
+        return self.found.get(kind)
+
+
+def load_results(directory: Path) -> Results:
+    results = Results()
+    paths = sorted(directory.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            results.unreadable.append(path.name)
+            continue
+        kind = classify(data)
+        if kind is None:
+            continue
+        if kind == "settings" and results.found.get("settings", {}).get("command") == (
+            "settings diff"
+        ):
+            if data.get("command") != "settings diff":
+                continue  # a diff says more than an export
+        results.found[kind] = data  # newest last: it wins
+        results.files[kind] = path.name
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Items
+
+
+@dataclass
+class Item:
+    text: str
+    status: Status
+    evidence: str = ""
+
+    def line(self) -> str:
+        evidence = f" — {self.evidence}" if self.evidence else ""
+        return f"- {MARKS[self.status]} {self.text}{evidence}"
+
+
+@dataclass
+class Section:
+    title: str
+    items: list[Item] = field(default_factory=list)
+    note: str = ""
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _secs(value: Any) -> str:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return "?"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _checks(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    if data is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for check in data.get("checks") or []:
+        if isinstance(check, dict) and isinstance(check.get("name"), str):
+            out[check["name"]] = check
+    return out
+
+
+def _from_check(
+    text: str, data: dict[str, Any] | None, source: str, *names: str, prefix: bool = False
+) -> Item:
+    """An item passed when the named checks (all present) passed; evidence is their detail."""
+    if data is None:
+        return Item(text, "none", f"no `{source}` result")
+    checks = _checks(data)
+    found = [
+        c for n in names for key, c in checks.items() if key == n or (prefix and key.startswith(n))
+    ]
+    if not found:
+        return Item(text, "none", f"`{source}` did not run this check")
+    ok = all(bool(c.get("ok")) for c in found)
+    bad = [c for c in found if not c.get("ok")]
+    shown = bad[0] if bad else found[0]
+    evidence = f"{shown.get('detail', '')} — {_secs(shown.get('seconds'))}"
+    return Item(text, "pass" if ok else "fail", evidence)
+
+
+def _bool_item(text: str, ok: bool | None, evidence: str) -> Item:
+    return Item(text, "none" if ok is None else "pass" if ok else "fail", evidence)
+
+
+def _counts(collections: list[dict[str, Any]], source_key: str, target_key: str) -> str:
+    wanted = ("users", "games", "likes", "tasks")
+    parts = []
+    for coll in collections:
+        if coll.get("name") in wanted:
+            parts.append(
+                f"{coll['name']} {_n(coll.get(source_key))} = {_n(coll.get(target_key))}"
+                if coll.get(source_key) == coll.get(target_key)
+                else f"{coll['name']} {_n(coll.get(source_key))} ≠ {_n(coll.get(target_key))}"
+            )
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases
+
+
+def _settings_section(r: Results) -> Section:
+    data = r.get("settings")
+    section = Section("Pre-Migration: Old Environment Documentation")
+    if data is None:
+        section.items.append(
+            Item("Exported current app settings to file", "none", "no `settings` result")
+        )
+        return section
+    diff = data.get("diff")
+    if isinstance(diff, dict):
+        added, removed = len(diff.get("added") or []), len(diff.get("removed") or [])
+        changed, same = len(diff.get("changed") or []), diff.get("unchanged", 0)
+        total = same + removed + len(diff.get("changed") or [])
+        evidence = (
+            f"{total} settings in the old app's export; compared with the new app's: "
+            f"{added} added, {removed} removed, {changed} changed, {same} unchanged"
+        )
+    else:
+        evidence = f"{len(data.get('settings') or [])} settings exported"
+    section.items.append(Item("Exported current app settings to file", "pass", evidence))
+    valid = [c for c in _checks(data).values() if str(c.get("name")).startswith("settings valid")]
+    if valid:
+        ok = all(bool(c.get("ok")) for c in valid)
+        section.items.append(
+            Item(
+                "New app settings accepted by PaletAI (values checked before applying)",
+                "pass" if ok else "fail",
+                str(valid[0].get("detail", "")),
+            )
+        )
+    return section
+
+
+def _database_section(r: Results) -> Section:
+    section = Section("Phase 3: Database Migration (Strategy C: continuous sync)")
+    sync, cutover, verify = r.get("sync"), r.get("cutover"), r.get("verify")
+    if sync is None:
+        section.items.append(Item("Set up MongoDB replication/sync", "none", "no `db sync` result"))
+    else:
+        colls = sync.get("collections") or {}
+        copied = sum(int(c.get("copied") or 0) for c in colls.values())
+        events = sum(int(c.get("events") or 0) for c in colls.values())
+        errors = int(sync.get("write_errors") or 0)
+        section.items.append(
+            Item(
+                "Set up MongoDB replication/sync",
+                "pass",
+                f"{len(colls)} collections, {_n(copied)} documents copied, "
+                f"{_n(events)} change events applied",
+            )
+        )
+        section.items.append(
+            _bool_item(
+                "Verified sync is working",
+                bool(sync.get("caught_up")) and errors == 0,
+                f"caught up: {'yes' if sync.get('caught_up') else 'no'}, {errors} write errors",
+            )
+        )
+        lags = [float(c.get("lag") or 0.0) for c in colls.values()]
+        section.items.append(
+            Item(
+                "Monitored replication lag",
+                "pass",
+                f"largest lag at the end {max(lags, default=0.0):.2f} s",
+            )
+        )
+    if cutover is None:
+        section.items.append(
+            Item("Ready for cutover to new database", "none", "no `db cutover` result")
+        )
+    else:
+        section.items.append(
+            _bool_item(
+                "Ready for cutover to new database",
+                bool(cutover.get("identical")),
+                f"writes stopped by {cutover.get('method')}, drained and verified "
+                f"{'identical' if cutover.get('identical') else 'NOT identical'}; write pause "
+                f"{_secs(cutover.get('write_pause_seconds'))} (stop "
+                f"{_secs(cutover.get('stop_call_seconds'))}, drain "
+                f"{_secs(cutover.get('drain_seconds'))}, verify "
+                f"{_secs(cutover.get('verify_seconds'))})"
+                + ("; reverse sync new → old started" if cutover.get("reverse") else ""),
+            )
+        )
+    section.items.append(_verified_item(verify, cutover))
+    return section
+
+
+def _verified_item(verify: dict[str, Any] | None, cutover: dict[str, Any] | None) -> Item:
+    text = "Verified data in new database"
+    if verify is not None:
+        colls = [c for c in verify.get("collections") or [] if isinstance(c, dict)]
+        differ = sum(
+            int((c.get(k) or {}).get("count") or 0)
+            for c in colls
+            for k in ("missing_in_target", "extra_in_target", "different")
+        )
+        counts = _counts(colls, "source_count", "target_count")
+        identical = bool(verify.get("identical"))
+        return _bool_item(
+            text,
+            identical,
+            f"{counts}, {differ} documents differ, {len(colls)} collections compared "
+            f"({'identical' if identical else 'DIFFERENT'}, db verify "
+            f"{_secs(verify.get('seconds'))})",
+        )
+    if cutover is not None and cutover.get("collections"):
+        colls = [c for c in cutover["collections"] if isinstance(c, dict)]
+        identical = bool(cutover.get("identical"))
+        return _bool_item(
+            text,
+            identical,
+            f"{_counts(colls, 'source', 'target')}; verified "
+            f"{'identical' if identical else 'NOT identical'} by db cutover",
+        )
+    return Item(text, "none", "no `db verify` or `db cutover` result")
+
+
+def _storage_section(r: Results) -> Section:
+    section = Section("Phase 3: Images (blob storage)")
+    data = r.get("storage")
+    if data is None:
+        section.items.append(
+            Item("Images copied to the new storage account", "none", "no `storage copy` result")
+        )
+        return section
+    copy = data["copy"]
+    failed = int(copy.get("failed") or 0)
+    section.items.append(
+        _bool_item(
+            "Images copied to the new storage account",
+            failed == 0,
+            f"{_n(copy.get('total'))} blobs: {_n(copy.get('copied'))} copied, "
+            f"{_n(copy.get('skipped'))} already identical, {failed} failed "
+            f"(length and MD5 verified)",
+        )
+    )
+    if copy.get("destination_public") is not None:
+        section.items.append(
+            _bool_item(
+                'Blob container "game-images" exists with public access',
+                bool(copy.get("destination_public")),
+                "public read on the destination"
+                if copy.get("destination_public")
+                else "destination container is private",
+            )
+        )
+    rewrite = data.get("rewrite")
+    if isinstance(rewrite, dict):
+        missing = int(rewrite.get("missing") or 0)
+        section.items.append(
+            _bool_item(
+                "Games point at the new storage account",
+                missing == 0,
+                f"{_n(rewrite.get('rewritten'))} image URLs rewritten, "
+                f"{_n(rewrite.get('already'))} already new, {missing} left on the old account",
+            )
+        )
+    else:
+        section.items.append(
+            Item(
+                "Games point at the new storage account", "none", "copy ran without --rewrite-urls"
+            )
+        )
+    return section
+
+
+def _check_section(r: Results) -> Section:
+    data = r.get("check")
+    section = Section("Phase 4: Configuration Verification")
+    if data is not None:
+        section.note = f"Against {data.get('target')}"
+    src = "migrate check"
+    section.items += [
+        _from_check(
+            'Health endpoint: 200 OK, "status", "database", "api" healthy', data, src, "health"
+        ),
+        _from_check("Swagger UI loads correctly", data, src, "docs: Swagger UI"),
+        _from_check("All endpoints visible", data, src, "docs: openapi.json endpoints"),
+        _from_check("Registered new test user via /auth/register", data, src, "auth: register"),
+        _from_check(
+            "Logged in via /auth/login, JWT token received",
+            data,
+            src,
+            "auth: login (JSON)",
+            "auth: login (OAuth2 form)",
+        ),
+        _from_check("Created game via /games: task ID received", data, src, "games: create"),
+        _from_check(
+            "Polled task status until complete: game created", data, src, "games: generation"
+        ),
+        _from_check("Verified game has image URL; image loads", data, src, "image: cover"),
+        _from_check("Game feed includes the created game", data, src, "feed: the game is listed"),
+        _from_check("Game is playable (sandboxed HTML)", data, src, "play: sandboxed HTML"),
+        _from_check("Liked game (idempotent)", data, src, "likes: like + unlike"),
+        _from_check(
+            "Subscribed to notifications via /notifications/subscribe",
+            data,
+            src,
+            "notifications: subscribe",
+        ),
+    ]
+    return section
+
+
+def _dns_section(r: Results) -> Section:
+    data = r.get("dns")
+    section = Section("Phase 5: DNS Cutover")
+    if data is not None:
+        section.note = f"Host {data.get('target')}"
+    src = "migrate dns"
+    section.items += [
+        _from_check("Tested with nslookup", data, src, "dns: resolve host"),
+        _from_check("DNS record points at the new app", data, src, "dns: points at target"),
+        _from_check(
+            "Tested with curl …/health: response from new server confirmed",
+            data,
+            src,
+            "http: the app answers on host",
+        ),
+    ]
+    rehearse = r.get("rehearse")
+    traffic = rehearse.get("traffic") if rehearse else None
+    if isinstance(traffic, dict) and isinstance(traffic.get("by_target"), dict):
+        by = traffic["by_target"]
+        section.items.append(
+            _bool_item(
+                "Traffic moved to the new app (a local rehearsal's DNS cutover)",
+                int(by.get("new") or 0) > 0,
+                f"live requests: {_n(by.get('old'))} to the old app, then "
+                f"{_n(by.get('new'))} to the new one",
+            )
+        )
+    return section
+
+
+def _load_section(r: Results) -> Section:
+    data = r.get("load")
+    section = Section("Phase 6: Monitoring & Verification (performance testing)")
+    src = "migrate load"
+    section.items.append(
+        _from_check("Created 5-10 test games", data, src, "games: create", prefix=True)
+    )
+    section.items.append(_from_check("Test games generated", data, src, "games: generation"))
+    section.items.append(_from_check("All games have images", data, src, "games: images"))
+    section.items.append(_from_check("Feed loads quickly", data, src, "load: feed"))
+    section.items.append(_from_check("No timeouts or errors", data, src, "load: ", prefix=True))
+    section.items.append(_response_item(data))
+    return section
+
+
+def _response_item(data: dict[str, Any] | None) -> Item:
+    text = f"Response times < {RESPONSE_LIMIT_SECONDS:g} seconds average"
+    if data is None:
+        return Item(text, "none", "no `migrate load` result")
+    figures = data.get("load")
+    if not isinstance(figures, dict) or not figures.get("requests"):
+        return Item(text, "none", "`migrate load` made no read requests")
+    mean_ms = float(figures.get("mean_ms") or 0.0)
+    return _bool_item(
+        text,
+        mean_ms < RESPONSE_LIMIT_SECONDS * 1000,
+        f"{mean_ms:.0f} ms over {_n(figures.get('requests'))} requests "
+        f"(p95 {figures.get('p95_ms')} ms, p99 {figures.get('p99_ms')} ms)",
+    )
+
+
+def _traffic_section(r: Results) -> Section | None:
+    data = r.get("rehearse")
+    if data is None:
+        return None
+    traffic = data.get("traffic")
+    section = Section("Live traffic during the move (migrate rehearse)")
+    if not isinstance(traffic, dict):
+        section.items.append(Item("Live traffic recorded", "none", "no traffic figures"))
+        return section
+    lost = int(traffic.get("lost_writes") or 0)
+    section.items.append(
+        _bool_item(
+            "No acknowledged write lost",
+            lost == 0,
+            f"{_n(traffic.get('acknowledged_games'))} games and "
+            f"{_n(traffic.get('acknowledged_likes'))} likes acknowledged (2xx) by old or new, "
+            f"{lost} missing on the new side (checked by id)",
+        )
+    )
+    unexpected = int(traffic.get("unexpected_errors") or 0)
+    section.items.append(
+        _bool_item(
+            "Writes refused only during the pause (503 with Retry-After), never another error",
+            unexpected == 0,
+            f"{_n(traffic.get('maintenance_503'))} writes refused with 503 + Retry-After, "
+            f"{unexpected} other errors, over {_n(traffic.get('requests'))} requests "
+            f"({_n(traffic.get('reads'))} reads)",
+        )
+    )
+    window = traffic.get("refused_window_seconds")
+    if window is not None:
+        section.items.append(
+            Item(
+                "Write pause as the users saw it",
+                "pass",
+                f"first to last refused write {_secs(window)}; reads answered throughout "
+                f"({_n(traffic.get('read_errors'))} failed reads)",
+            )
+        )
+    return section
+
+
+def _success_section(r: Results) -> Section:
+    check, load, verify = r.get("check"), r.get("load"), r.get("verify")
+    cutover, traffic = r.get("cutover"), (r.get("rehearse") or {}).get("traffic")
+    section = Section("Success Criteria")
+    section.items.append(
+        _from_check("Health endpoint returns 200 OK", check, "migrate check", "health")
+    )
+    if check is None:
+        section.items.append(
+            Item("All API endpoints functional", "none", "no `migrate check` result")
+        )
+    else:
+        checks = list(_checks(check).values())
+        failed = [c["name"] for c in checks if not c.get("ok")]
+        section.items.append(
+            _bool_item(
+                "All API endpoints functional",
+                bool(checks) and not failed,
+                f"{len(checks) - len(failed)}/{len(checks)} Phase 4 checks passed"
+                + (f" (failed: {', '.join(failed)})" if failed else ""),
+            )
+        )
+    db_item: Item
+    health = _checks(check).get("health")
+    if health is not None:
+        db_item = _bool_item(
+            "Database connectivity confirmed",
+            bool(health.get("ok")),
+            f"/health: {health.get('detail')}",
+        )
+    elif verify is not None or cutover is not None:
+        db_item = Item("Database connectivity confirmed", "pass", "db verify/cutover connected")
+    else:
+        db_item = Item("Database connectivity confirmed", "none", "no result")
+    section.items.append(db_item)
+    section.items.append(
+        _from_check("Game creation working", check, "migrate check", "games: generation")
+    )
+    image = _checks(check).get("image: cover")
+    if image is None:
+        section.items.append(
+            Item("Image upload to Blob Storage working", "none", "no `migrate check` image check")
+        )
+    else:
+        location = str(check.get("image_location") or "") if check else ""
+        on_blob = location.startswith(("Azure Blob", "Azurite"))
+        section.items.append(
+            _bool_item(
+                "Image upload to Blob Storage working",
+                bool(image.get("ok")) and on_blob,
+                str(image.get("detail")),
+            )
+        )
+    section.items.append(
+        Item(
+            "No errors in Application Insights",
+            "none",
+            "Application Insights is not read by these commands"
+            + (
+                f" (clients saw {traffic.get('unexpected_errors')} unexpected errors)"
+                if isinstance(traffic, dict)
+                else ""
+            ),
+        )
+    )
+    section.items.append(_response_item(load))
+    section.items.append(
+        _from_check(
+            "Users can log in and use the app",
+            check,
+            "migrate check",
+            "auth: login (JSON)",
+            "feed: the game is listed",
+            "likes: like + unlike",
+        )
+    )
+    section.items.append(
+        Item("No critical bugs reported", "none", "reported by people, not measured")
+    )
+    section.items.append(Item("Cost is within expected range", "none", "not measured"))
+    section.items.append(_downtime_item(cutover, traffic))
+    return section
+
+
+def _downtime_item(cutover: dict[str, Any] | None, traffic: Any) -> Item:
+    text = f"Total Downtime (goal: < {DOWNTIME_GOAL_MINUTES:g} minutes)"
+    seconds: float | None = None
+    parts: list[str] = []
+    if cutover is not None and cutover.get("ready_at"):
+        pause = float(cutover.get("write_pause_seconds") or 0.0)
+        seconds = pause
+        parts.append(f"write pause measured by db cutover: {pause:.1f} s")
+    if isinstance(traffic, dict) and traffic.get("refused_window_seconds") is not None:
+        window = float(traffic["refused_window_seconds"])
+        seconds = max(seconds or 0.0, window)
+        parts.append(f"writes refused to live traffic for {window:.1f} s")
+    if seconds is None:
+        return Item(text, "none", "no `db cutover` result")
+    minutes = f"{seconds / 60:.2f}" if seconds < 60 else f"{seconds / 60:.1f}"
+    return _bool_item(
+        text,
+        seconds / 60 < DOWNTIME_GOAL_MINUTES,
+        f"{minutes} minutes ({'; '.join(parts)}); reads were served throughout"
+        if isinstance(traffic, dict)
+        else f"{minutes} minutes ({'; '.join(parts)})",
+    )
+
+
+SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
+    _settings_section,
+    _database_section,
+    _storage_section,
+    _check_section,
+    _dns_section,
+    _load_section,
+    _traffic_section,
+    _success_section,
+)
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section]
+    results: Results
+
+    @property
+    def items(self) -> list[Item]:
+        return [item for section in self.sections for item in section.items]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+    @property
+    def summary(self) -> str:
+        passed, failed, none = self.count("pass"), self.count("fail"), self.count("none")
+        if failed:
+            head = f"{failed} failed"
+        elif passed:
+            head = "all passed"
+        else:
+            head = "nothing measured"
+        return f"{head}: {passed} passed, {failed} failed, {none} not measured"
+
+    @property
+    def ok(self) -> bool:
+        return self.count("fail") == 0 and self.count("pass") > 0
+
+    def markdown(self) -> str:
+        lines = [f"# {self.title}", "", f"**Result: {self.summary}**", ""]
+        lines.append("Legend: [x] measured and passed, [!] measured and failed, [ ] not measured.")
+        if self.results.files:
+            used = ", ".join(f"`{name}`" for name in sorted(self.results.files.values()))
+            lines.append(f"From: {used}.")
+        if self.results.unreadable:
+            lines.append(f"Unreadable (ignored): {', '.join(self.results.unreadable)}.")
+        rehearse = self.results.get("rehearse")
+        if rehearse is not None and rehearse.get("seconds") is not None:
+            lines.append(
+                f"Migration duration (rehearsal): start {rehearse.get('started_at')}, "
+                f"total {float(rehearse['seconds']) / 60:.1f} minutes."
+            )
+        for section in self.sections:
+            lines += ["", f"## {section.title}", ""]
+            if section.note:
+                lines += [section.note, ""]
+            lines += [item.line() for item in section.items]
+        lines += [
+            "",
+            "Not covered by these results: Phase 1 (infrastructure), Phase 2 (application "
+            "deployment), Phase 7 (decommission) and the post-migration tasks; tick them by hand.",
+            "",
+        ]
+        return mask_secrets("\n".join(lines))
+
+
+def build_report(directory: Path, title: str = "PaletAI migration report") -> Report:
+    results = load_results(directory)
+    sections = [s for build in SECTIONS if (s := build(results)) is not None]
+    return Report(title, sections, results)
+
+
+def write_report(
+    directory: Path, out: Path | None = None, title: str = "PaletAI migration report"
+) -> tuple[Report, Path]:
+    report = build_report(directory, title)
+    path = out if out is not None else directory / "report.md"
+    path.write_text(report.markdown(), encoding="utf-8")
+    return report, path
