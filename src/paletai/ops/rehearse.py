@@ -103,6 +103,12 @@ class Child:
         if self.proc is not None:
             self.pid = self.proc.pid
 
+    @property
+    def running(self) -> bool:
+        if self.mongo is not None:
+            return self.mongo.process is not None and self.mongo.process.poll() is None
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.mongo is not None:
             self.mongo.stop()
@@ -132,6 +138,9 @@ class Children:
 
     def pids(self) -> dict[str, int]:
         return {c.name: c.pid for c in self.items if c.pid is not None}
+
+    def running(self) -> dict[str, int]:
+        return {c.name: c.pid for c in self.items if c.pid is not None and c.running}
 
     def stop_all(self) -> None:
         for child in reversed(self.items):

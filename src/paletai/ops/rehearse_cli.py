@@ -110,10 +110,9 @@ def rehearse_command(
         outcome = asyncio.run(rehearse(options, children, lambda m: console.print(escape(m))))
         if keep:
             console.print("--keep: still running (Ctrl-C to stop):")
-            for name, pid in children.pids().items():
+            for name, pid in children.running().items():
                 console.print(f"  {escape(name)}: pid {pid}")
-            for name, url in outcome.data.get("urls", {}).items():
-                console.print(f"  {name} app: {url}")
+            console.print(f"  new app: {outcome.data.get('urls', {}).get('new')}")
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
     except AzuriteMissing as exc:
