@@ -205,3 +205,28 @@ def write(directory: Path, files: dict[str, dict[str, Any]]) -> Path:
 
 def all_results() -> dict[str, dict[str, Any]]:
     return copy.deepcopy(ALL)
+
+
+REHEARSE: dict[str, Any] = {
+    "command": "migrate rehearse",
+    "started_at": "2026-11-24T10:00:00+00:00",
+    "seconds": 31.5,
+    "ok": True,
+    "traffic": {
+        "requests": 234,
+        "reads": 141,
+        "read_errors": 0,
+        "writes": 93,
+        "by_target": {"old": 200, "new": 34},
+        "acknowledged_games": 33,
+        "acknowledged_likes": 55,
+        "maintenance_503": 5,
+        "unexpected_errors": 0,
+        "unexpected_samples": [],
+        "refused_window_seconds": 1.4,
+        "refused_outside_pause": 0,
+        "pause_window_seconds": 2.5,
+        "lost_writes": 0,
+        "lost_samples": [],
+    },
+}

@@ -68,6 +68,8 @@ def test_the_whole_migration_under_live_traffic(tmp_path: Path) -> None:
         traffic = data["traffic"]
         assert traffic["lost_writes"] == 0, traffic["lost_samples"]
         assert traffic["unexpected_errors"] == 0, traffic["unexpected_samples"]
+        assert traffic["refused_outside_pause"] == 0
+        assert traffic["pause_window_seconds"] is not None
         assert traffic["acknowledged_games"] + traffic["acknowledged_likes"] > 0
         assert traffic["by_target"]["old"] > 0
         assert traffic["by_target"]["new"] > 0

@@ -167,3 +167,26 @@ def test_mask_secrets_leaves_ordinary_text_alone() -> None:
     text = "users 1,000 = 1,000; game 6b05f56fee812c95e742f76c; bearer token; 0.03 s"
     assert mask_secrets(text) == text
     assert mask_secrets("mongodb://u:p@h:27017/db") == "mongodb://****@h:27017/db"
+
+
+def test_the_rehearsal_traffic_figures(tmp_path: Path) -> None:
+    results = fixtures.all_results()
+    results["rehearse.json"] = json.loads(json.dumps(fixtures.REHEARSE))
+    code, _, markdown = _run(fixtures.write(tmp_path / "ok", results))
+    assert code == 0
+    assert _line(markdown, "No acknowledged write lost").startswith("- [x]")
+    assert "33 games and 55 likes acknowledged" in markdown
+    assert "5 writes refused with 503 + Retry-After, all within the pause" in markdown
+    assert _line(markdown, "Traffic moved to the new app").startswith("- [x]")
+    downtime = _line(markdown, "Total Downtime")
+    assert "write pause measured by db cutover: 23.1 s" in downtime
+    assert "every live read answered" in downtime
+
+    lost = results["rehearse.json"]["traffic"]
+    lost.update(lost_writes=2, refused_outside_pause=1)
+    code, _, markdown = _run(fixtures.write(tmp_path / "lost", results))
+    assert code == 1
+    assert _line(markdown, "No acknowledged write lost").startswith("- [!]")
+    assert "2 missing on the new side" in markdown
+    assert _line(markdown, "Writes refused only during the pause").startswith("- [!]")
+    assert "1 of them outside the pause" in markdown

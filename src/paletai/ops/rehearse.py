@@ -47,6 +47,7 @@ import httpx
 import typer
 
 from paletai.db.embedded import EmbeddedMongo, free_port
+from paletai.ops.cutover import WriteSwitch
 
 DB_NAME = "paletai"
 CONTAINER = "game-images"
@@ -397,6 +398,9 @@ class Traffic:
     acknowledged_games: list[tuple[User, str]] = field(default_factory=list)
     acknowledged_likes: list[tuple[User, str]] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=lambda: {"old": 0, "new": 0})
+    # Monotonic times: maintenance asked on the old app (first time), writes opened on the new.
+    paused_at: float | None = None
+    opened_at: float | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -474,6 +478,18 @@ class Traffic:
         window = (
             max(r.at + r.seconds for r in refused) - min(r.at for r in refused) if refused else 0.0
         )
+        outside = [
+            r
+            for r in refused
+            if self.paused_at is None
+            or r.at + r.seconds < self.paused_at
+            or (self.opened_at is not None and r.at > self.opened_at)
+        ]
+        pause = (
+            self.opened_at - self.paused_at
+            if self.paused_at is not None and self.opened_at is not None
+            else None
+        )
         return {
             "requests": len(self.requests),
             "reads": len(reads),
@@ -490,6 +506,8 @@ class Traffic:
                 f"{r.kind} on {r.target}: {r.status} {r.error}" for r in unexpected[:5]
             ],
             "refused_window_seconds": round(window, 3) if refused else None,
+            "refused_outside_pause": len(outside),
+            "pause_window_seconds": round(pause, 3) if pause is not None else None,
             "mean_ms": round(1000 * sum(r.seconds for r in self.requests) / len(self.requests), 1)
             if self.requests
             else 0.0,
@@ -626,6 +644,26 @@ async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) ->
             finally:
                 await client.close()
     return {"copy": report.to_dict(), "rewrite": rewrite.to_dict() if rewrite else None}
+
+
+class RecordingSwitch:
+    """The maintenance switch, noting when writes were first stopped (for the traffic figures)."""
+
+    def __init__(self, inner: WriteSwitch, traffic: Traffic) -> None:
+        self.inner = inner
+        self.method = inner.method
+        self.traffic = traffic
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+    async def stop(self) -> None:
+        if self.traffic.paused_at is None:
+            self.traffic.paused_at = time.monotonic()
+        await self.inner.stop()
+
+    async def resume(self) -> None:
+        await self.inner.resume()
 
 
 async def _set_maintenance(app: App, token: str, enabled: bool) -> None:
@@ -767,7 +805,7 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
                 await asyncio.sleep(rest)
 
         with timeline.step("db cutover --service-url OLD --reverse") as entry:
-            switch = MaintenanceSwitch(old_app.url, admin_token)
+            switch = RecordingSwitch(MaintenanceSwitch(old_app.url, admin_token), traffic)
             attempts = 0
             while True:
                 attempts += 1
@@ -806,6 +844,7 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
             await traffic.drained("old")
             await asyncio.to_thread(old_app.child.stop)
             await _set_maintenance(new_app, admin_token, False)
+            traffic.opened_at = time.monotonic()
 
         with timeline.step("storage copy old -> new again, then --rewrite-urls in the NEW db"):
             final_copy = await _storage_copy(

@@ -490,23 +490,32 @@ def _traffic_section(r: Results) -> Section | None:
         )
     )
     unexpected = int(traffic.get("unexpected_errors") or 0)
+    outside = traffic.get("refused_outside_pause")
+    where = (
+        ""
+        if outside is None
+        else ", all within the pause"
+        if not outside
+        else f", {outside} of them outside the pause"
+    )
     section.items.append(
         _bool_item(
             "Writes refused only during the pause (503 with Retry-After), never another error",
-            unexpected == 0,
-            f"{_n(traffic.get('maintenance_503'))} writes refused with 503 + Retry-After, "
+            unexpected == 0 and not outside,
+            f"{_n(traffic.get('maintenance_503'))} writes refused with 503 + Retry-After{where}; "
             f"{unexpected} other errors, over {_n(traffic.get('requests'))} requests "
-            f"({_n(traffic.get('reads'))} reads)",
+            f"({_n(traffic.get('reads'))} reads, {_n(traffic.get('read_errors'))} failed)",
         )
     )
+    pause = traffic.get("pause_window_seconds")
     window = traffic.get("refused_window_seconds")
-    if window is not None:
+    if pause is not None:
         section.items.append(
             Item(
                 "Write pause as the users saw it",
                 "pass",
-                f"first to last refused write {_secs(window)}; reads answered throughout "
-                f"({_n(traffic.get('read_errors'))} failed reads)",
+                f"maintenance on at the old app to writes open on the new one {_secs(pause)}"
+                + (f" (first to last refused write {_secs(window)})" if window is not None else ""),
             )
         )
     return section
@@ -604,19 +613,21 @@ def _downtime_item(cutover: dict[str, Any] | None, traffic: Any) -> Item:
         pause = float(cutover.get("write_pause_seconds") or 0.0)
         seconds = pause
         parts.append(f"write pause measured by db cutover: {pause:.1f} s")
-    if isinstance(traffic, dict) and traffic.get("refused_window_seconds") is not None:
-        window = float(traffic["refused_window_seconds"])
-        seconds = max(seconds or 0.0, window)
-        parts.append(f"writes refused to live traffic for {window:.1f} s")
+    reads_ok = False
+    if isinstance(traffic, dict):
+        window = traffic.get("pause_window_seconds")
+        if window is not None:
+            seconds = max(seconds or 0.0, float(window))
+            parts.append(f"writes paused for live traffic from old to new app: {window:.1f} s")
+        reads_ok = bool(traffic.get("reads")) and not traffic.get("read_errors")
     if seconds is None:
         return Item(text, "none", "no `db cutover` result")
     minutes = f"{seconds / 60:.2f}" if seconds < 60 else f"{seconds / 60:.1f}"
     return _bool_item(
         text,
         seconds / 60 < DOWNTIME_GOAL_MINUTES,
-        f"{minutes} minutes ({'; '.join(parts)}); reads were served throughout"
-        if isinstance(traffic, dict)
-        else f"{minutes} minutes ({'; '.join(parts)})",
+        f"{minutes} minutes ({'; '.join(parts)})"
+        + ("; every live read answered" if reads_ok else ""),
     )
 
 
