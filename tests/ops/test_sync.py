@@ -110,6 +110,33 @@ async def test_sync_refuses_a_non_empty_target(
     await second_client.drop_database(fresh_name)
 
 
+async def test_the_maintenance_flag_is_not_copied(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    engine_for: list[SyncEngine],
+) -> None:
+    """A deployment's switch is not data: after a cutover the new side must not inherit the old
+    side's maintenance, and a reverse sync must not reopen the old side."""
+    await mongo_client[fresh_name].games.insert_many([game_doc(i) for i in range(20)])
+    await mongo_client[fresh_name].service_state.insert_one({"_id": "maintenance", "enabled": True})
+    engine = await open_engine(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
+    engine_for.append(engine)
+    await engine.start()
+    supervisor = asyncio.create_task(engine.supervise())
+    await engine.drain(60, strict=True)
+    supervisor.cancel()
+    target = second_client[fresh_name]
+    assert await target.games.count_documents({}) == 20
+    assert "service_state" not in await target.list_collection_names()
+    report = await verify(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
+    assert report.identical, report.as_dict()
+    await mongo_client.drop_database(fresh_name)
+    await second_client.drop_database(fresh_name)
+
+
 def _start_sync(source: str, target: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     """The sync as a real process (the CLI), so that it can be killed with SIGKILL."""
     cmd = [sys.executable, "-m", "paletai.ops.db_cli", "sync", "--source", source]

@@ -26,6 +26,10 @@ from paletai.db.client import DEFAULT_DB_NAME, describe_hosts
 
 # Where `db sync` keeps its checkpoints, in the target database; never copied or verified.
 SYNC_STATE_COLLECTION = "__paletai_sync"
+# A deployment's own switches (the maintenance flag), not data: never copied or compared. Copying
+# it would put the new side in maintenance after a cutover, and a reverse sync would then carry
+# "maintenance off" back to the old side, reopening it for writes.
+DEPLOYMENT_STATE_COLLECTIONS = frozenset({"service_state"})
 
 # Documents stay raw BSON end to end, so bytes, field order and types survive a copy.
 RAW_CODEC: CodecOptions[RawBSONDocument] = CodecOptions(
@@ -118,13 +122,18 @@ def _first_line(exc: BaseException) -> str:
 
 
 async def user_collections(db: RawDatabase) -> list[str]:
-    """Collections to copy: not views, not system.*, not our own checkpoint collection."""
+    """Collections to copy: not views, not system.*, not our checkpoints, not deployment state."""
     names: list[str] = []
     cursor = await db.list_collections()
     async for info in cursor:
         name = str(info["name"])
         kind = str(info.get("type", "collection"))
-        if name.startswith("system.") or name == SYNC_STATE_COLLECTION or kind != "collection":
+        if (
+            name.startswith("system.")
+            or name == SYNC_STATE_COLLECTION
+            or name in DEPLOYMENT_STATE_COLLECTIONS
+            or kind != "collection"
+        ):
             continue
         names.append(name)
     return sorted(names)

@@ -9,11 +9,11 @@ the commands an operator would run:
    new app's (new database, new storage account), `settings diff` them.
 2. `db sync` old -> new until caught up; `storage copy` old -> new (the bulk, while old serves).
 3. `db cutover --service-url OLD --reverse`: maintenance on the old app, drain, verify; the pause
-   is measured. The new database now holds the maintenance flag too, so the new app (started
-   now, from the new settings file) takes no writes and claims no task until we open it.
+   is measured. The new app starts now, from the new settings file, open (the maintenance flag
+   is deployment state, which the sync does not copy); its workers take up the queued tasks.
 4. "DNS": the traffic loop switches to the new app; the old app is stopped (it is in maintenance,
-   its workers idle); maintenance off on the new app: writes flow again, the reverse sync carries
-   them to the old database (a rollback would lose nothing).
+   its workers idle); maintenance off on the new app (a no-op unless it was on): writes flow
+   again, the reverse sync carries them to the old database (a rollback would lose nothing).
 5. `storage copy --rewrite-urls` again: copies what the old app made during the sync, then points
    `games.image_url` at the new account in the NEW database. After the cutover, because before it
    the sync would carry the old URLs back over any rewrite; images work all along, since the old
@@ -835,7 +835,7 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
             reverse_supervisor = asyncio.create_task(reverse_engine.supervise())
             say(f"  write pause {cut.write_pause_seconds:.2f} s (attempt {attempts})")
 
-        with timeline.step("starting the NEW PaletAI from new-app-settings.json (in maintenance)"):
+        with timeline.step("starting the NEW PaletAI from new-app-settings.json"):
             values = {e["name"]: e["value"] for e in json.loads(new_file.read_text())}
             new_app = start_app("new", work, values, children)
             await wait_healthy(new_app)
