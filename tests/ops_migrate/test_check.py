@@ -206,6 +206,14 @@ def test_image_location() -> None:
         "local /static on new-app.azurewebsites.net"
     )
     assert image_location("https://cdn.example.com/a.png", base) == "other host cdn.example.com"
+    # The emulator on any local port, with any account name.
+    assert (
+        image_location("http://127.0.0.1:41234/paletainew/game-images/a.png", base)
+        == "Azurite-style blob endpoint (127.0.0.1:41234/paletainew)"
+    )
+    assert image_location("http://127.0.0.1:8000/static/game-images/a.png", base).startswith(
+        "local /static"
+    )
 
 
 def test_missing_endpoints_compares_paths_whatever_the_parameter_names() -> None:

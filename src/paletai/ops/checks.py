@@ -359,11 +359,17 @@ def image_location(image_url: str, api_base: str) -> str:
     host = (parts.hostname or "").lower()
     if host.endswith(".blob.core.windows.net"):
         return f"Azure Blob Storage (account {host.split('.')[0]})"
-    first_segment = parts.path.lstrip("/").split("/", 1)[0]
-    if parts.port == 10000 or first_segment == "devstoreaccount1":
-        return f"Azurite-style blob endpoint ({parts.netloc}/{first_segment})"
+    segments = parts.path.lstrip("/").split("/")
     if parts.path.startswith("/static/"):
         return f"local /static on {parts.netloc} (not blob storage)"
+    # The emulator's path style: http://HOST:PORT/ACCOUNT/CONTAINER/BLOB, on this machine.
+    local_host = host in ("localhost", "::1") or host.startswith("127.")
+    if (
+        parts.port == 10000
+        or segments[0] == "devstoreaccount1"
+        or (local_host and len(segments) >= 3)
+    ):
+        return f"Azurite-style blob endpoint ({parts.netloc}/{segments[0]})"
     return f"other host {parts.netloc}"
 
 
