@@ -19,6 +19,8 @@ from types import TracebackType
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from paletai.core.processes import stop_process_group
+
 
 class EmbeddedMongoError(RuntimeError):
     """The embedded server could not be started."""
@@ -155,16 +157,8 @@ class EmbeddedMongo:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
+        if proc is not None:
+            stop_process_group(proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (tests)."""

@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 import typer
 
+from paletai.core.processes import stop_process_group
 from paletai.db.embedded import EmbeddedMongo, free_port
 from paletai.ops.cutover import WriteSwitch
 
@@ -114,17 +115,8 @@ class Child:
         if self.mongo is not None:
             self.mongo.stop()
             return
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
+        if self.proc is not None:
+            stop_process_group(self.proc, timeout)
 
 
 @dataclass
