@@ -31,8 +31,12 @@ async def second_client(second_uri: str) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-def fresh_name() -> str:
-    return f"ops_{uuid.uuid4().hex[:10]}"
+async def fresh_name(mongo_client: Client, second_client: Client) -> AsyncIterator[str]:
+    """A database name unused on both servers; dropped on both afterwards, pass or fail."""
+    name = f"ops_{uuid.uuid4().hex[:10]}"
+    yield name
+    await mongo_client.drop_database(name)
+    await second_client.drop_database(name)
 
 
 def with_db(uri: str, name: str) -> str:

@@ -98,8 +98,6 @@ async def test_round_trip_is_identical(
     shapes = {index_shape(ix) for ix in await cursor.to_list()}
     assert any(s.unique and s.key == (("text", "1"),) for s in shapes)
     assert any(s.ttl == 10**9 for s in shapes)
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 async def test_restore_refuses_non_empty_target_and_force_converges(
@@ -129,7 +127,6 @@ async def test_restore_refuses_non_empty_target_and_force_converges(
     dropped = await restore(mongo_uri, out, mapper=mapper, drop=True)
     assert dropped.total("inserted") == 50
     assert dropped.total("duplicates") == 0
-    await mongo_client.drop_database(fresh_name)
     await mongo_client.drop_database(target_db)
 
 
@@ -202,7 +199,6 @@ async def test_restore_reads_stock_mongodump_layout(
     assert any(s.ttl == 3600 for s in shapes)
     legacy = {index_shape(ix) for ix in await (await db.legacy.list_indexes()).to_list()}
     assert any(s.unique and s.key == (("n", "1"),) for s in legacy)
-    await mongo_client.drop_database(fresh_name)
 
 
 async def test_restore_rejects_a_directory_that_is_not_a_dump(
@@ -283,7 +279,6 @@ async def test_backup_of_a_database_with_no_collections_names_the_existing_ones(
     await mongo_client[fresh_name].games.insert_one({"_id": "g"})
     with pytest.raises(OpsError, match=f"has no collections; databases there: .*{fresh_name}"):
         await backup(with_db(mongo_uri, fresh_name + "_typo"), tmp_path / "d")
-    await mongo_client.drop_database(fresh_name)
 
 
 async def test_a_failed_login_names_the_host_and_user_not_the_password(mongo_uri: str) -> None:

@@ -133,8 +133,6 @@ async def test_cutover_with_a_stop_command(
     assert recorded["write_pause_seconds"] == report.write_pause_seconds
     final = await verify(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
     assert final.identical
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 async def test_cutover_refuses_a_wrong_admin_token(
@@ -217,8 +215,6 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
         proc.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(proc.wait, 30)
     assert code == 0, log.read_text()[-2000:]
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 async def test_cutover_reconciles_changes_that_sent_no_event(
@@ -245,8 +241,6 @@ async def test_cutover_reconciles_changes_that_sent_no_event(
     assert report.identical
     games = next(c for c in report.collections if c["name"] == "games")
     assert games["source"] == games["target"] == 2000
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 async def test_cutover_that_does_not_verify_resumes_writes(
@@ -277,5 +271,3 @@ async def test_cutover_that_does_not_verify_resumes_writes(
     users = next(c for c in failed.value.verify.collections if c.name == "users")
     assert users.different.sample == ['"user-1"']
     assert failed.value.report.identical is False
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)

@@ -89,8 +89,6 @@ async def test_sync_under_concurrent_writer_ends_identical(
     state = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one({"_id": "games"})
     assert state is not None
     assert state["phase"] == "stream"
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 async def test_sync_refuses_a_non_empty_target(
@@ -106,8 +104,6 @@ async def test_sync_refuses_a_non_empty_target(
             await engine.start()
     finally:
         await close_engine(engine)
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 async def test_the_maintenance_flag_is_not_copied(
@@ -133,8 +129,6 @@ async def test_the_maintenance_flag_is_not_copied(
     assert "service_state" not in await target.list_collection_names()
     report = await verify(with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name))
     assert report.identical, report.as_dict()
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 def _start_sync(source: str, target: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -213,8 +207,6 @@ async def test_sync_survives_kill_9_during_copy_and_streaming(
     assert report.identical, report.as_dict()
     games = next(c for c in report.collections if c.name == "games")
     assert games.target_count == games.source_count
-    await mongo_client.drop_database(fresh_name)
-    await second_client.drop_database(fresh_name)
 
 
 @pytest.mark.slow
@@ -264,4 +256,3 @@ async def test_sync_retries_while_the_source_is_away(
             await close_engine(engine)
         await client.close()
         source_server.stop()
-        await second_client.drop_database(fresh_name)
