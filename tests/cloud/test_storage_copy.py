@@ -129,6 +129,11 @@ async def test_interrupted_run_resumes_without_copying_twice(
     done: list[BlobOutcome] = []
 
     def die_after_two(outcome: BlobOutcome) -> None:
+        # A killed process reports nothing more: another worker may still finish a blob in the
+        # same turn of the event loop before the cancellation reaches it (that copy is real and
+        # the rerun skips it too), but it is not part of what the killed run reported.
+        if len(done) >= 2:
+            return
         done.append(outcome)
         if len(done) == 2:
             raise Killed
