@@ -28,10 +28,10 @@ from bson.raw_bson import RawBSONDocument
 
 from paletai.db.client import make_client
 from paletai.db.embedded import EmbeddedMongo
-from paletai.ops.backup import backup
-from paletai.ops.cutover import CommandSwitch, cutover
-from paletai.ops.restore import NamespaceMapper, restore
-from paletai.ops.sync import SyncOptions, close_engine, open_engine
+from paletai.ops.db.backup import backup
+from paletai.ops.db.cutover import CommandSwitch, cutover
+from paletai.ops.db.restore import NamespaceMapper, restore
+from paletai.ops.db.sync import SyncOptions, close_engine, open_engine
 
 
 def with_db(uri: str, name: str) -> str:

@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from paletai.config import Settings, SettingsError, get_settings, load_settings
-from paletai.ops.db_cli import db_app
-from paletai.ops.deploy_cli import deploy_app
-from paletai.ops.migrate_cli import migrate_app
-from paletai.ops.rehearse_cli import register as register_rehearsal
-from paletai.ops.settings_cli import settings_app
-from paletai.storage.cli import storage_app
+from paletai.ops.azure.deploy_cli import deploy_app
+from paletai.ops.azure.settings_cli import settings_app
+from paletai.ops.checks.cli import migrate_app
+from paletai.ops.db.cli import db_app
+from paletai.ops.rehearse.cli import register as register_rehearsal
+from paletai.ops.report.cli import register as register_report
+from paletai.ops.storage.cli import storage_app
 
 app = typer.Typer(
     help="PaletAI: the game-creation backend and the kit that migrates it.",
@@ -31,6 +32,7 @@ config_app = typer.Typer(help="Show and check the settings in force.", no_args_i
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(deploy_app, name="deploy")
+register_report(migrate_app)
 register_rehearsal(migrate_app)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(settings_app, name="settings")

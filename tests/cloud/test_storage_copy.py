@@ -23,8 +23,8 @@ from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
-from paletai.storage.cli import storage_app
-from paletai.storage.copy import BlobOutcome, ContainerCopier
+from paletai.ops.storage.cli import storage_app
+from paletai.ops.storage.copy import BlobOutcome, ContainerCopier
 from tests.cloud.conftest import DEV_ACCOUNT, DEV_KEY
 
 runner = CliRunner()

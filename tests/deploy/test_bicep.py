@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from paletai.config import Settings
-from paletai.ops import deploy as ops
+from paletai.ops.azure import deploy as ops
 
 REPO = Path(__file__).resolve().parents[2]
 BICEP = REPO / "deploy" / "main.bicep"

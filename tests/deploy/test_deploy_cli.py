@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from paletai.ops import deploy as ops
-from paletai.ops.deploy_cli import deploy_app
+from paletai.ops.azure import deploy as ops
+from paletai.ops.azure.deploy_cli import deploy_app
 from tests.deploy.conftest import FakeAz
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from paletai.ops import deploy as ops
+from paletai.ops.azure import deploy as ops
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "Deploy-PaletAI.ps1"
 BICEP = SCRIPT.with_name("main.bicep")

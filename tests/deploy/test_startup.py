@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from paletai.db.embedded import free_port
-from paletai.ops import deploy as ops
+from paletai.ops.azure import deploy as ops
 from tests.process_helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,11 +12,12 @@ from bson import ObjectId, json_util
 from typer.testing import CliRunner
 
 from paletai.db.client import Client
-from paletai.ops.backup import backup
-from paletai.ops.common import RAW_CODEC, OpsError, connect, index_shape
-from paletai.ops.db_cli import db_app
-from paletai.ops.restore import NamespaceMapper, restore
-from paletai.ops.verify import verify
+from paletai.ops.db.backup import backup
+from paletai.ops.db.cli import db_app
+from paletai.ops.db.common import RAW_CODEC, connect, index_shape
+from paletai.ops.db.restore import NamespaceMapper, restore
+from paletai.ops.db.verify import verify
+from paletai.ops.errors import OpsError
 from tests.ops.conftest import game_doc, rich_docs, with_db
 
 runner = CliRunner()

@@ -18,10 +18,10 @@ import pytest
 from bson import ObjectId
 
 from paletai.db.client import Client
-from paletai.ops.common import SYNC_STATE_COLLECTION
-from paletai.ops.cutover import CommandSwitch, CutoverFailed, cutover
-from paletai.ops.sync import SyncOptions
-from paletai.ops.verify import verify
+from paletai.ops.db.common import SYNC_STATE_COLLECTION
+from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, cutover
+from paletai.ops.db.sync import SyncOptions
+from paletai.ops.db.verify import verify
 from tests.ops.conftest import game_doc, with_db
 from tests.ops.writer import Writer
 
@@ -139,7 +139,7 @@ async def test_cutover_refuses_a_wrong_admin_token(
     mongo_uri: str, second_uri: str, fresh_name: str, fake_service: FakeService, tmp_path: Path
 ) -> None:
     env = dict(os.environ, ADMIN_TOKEN="wrong")
-    cmd = [sys.executable, "-m", "paletai.ops.db_cli", "cutover", "--yes"]
+    cmd = [sys.executable, "-m", "paletai.ops.db.cli", "cutover", "--yes"]
     cmd += ["--source", with_db(mongo_uri, fresh_name), "--target", with_db(second_uri, fresh_name)]
     cmd += ["--service-url", fake_service.url]
     done = await asyncio.to_thread(
@@ -173,7 +173,7 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
     writer.start()
     out = tmp_path / "cutover.json"
     log = tmp_path / "cutover.log"
-    cmd = [sys.executable, "-m", "paletai.ops.db_cli", "cutover", "--yes", "--reverse"]
+    cmd = [sys.executable, "-m", "paletai.ops.db.cli", "cutover", "--yes", "--reverse"]
     cmd += ["--source", with_db(mongo_uri, fresh_name), "--target", with_db(second_uri, fresh_name)]
     cmd += ["--service-url", fake_service.url, "--json", str(out)]
     proc = _popen(cmd, dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN), log)

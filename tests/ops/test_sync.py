@@ -18,10 +18,10 @@ import pytest
 
 from paletai.db.client import Client, make_client
 from paletai.db.embedded import EmbeddedMongo
-from paletai.ops.common import SYNC_STATE_COLLECTION
-from paletai.ops.db_cli import StatusLine
-from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine
-from paletai.ops.verify import verify
+from paletai.ops.db.cli import StatusLine
+from paletai.ops.db.common import SYNC_STATE_COLLECTION
+from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.db.verify import verify
 from tests.ops.conftest import game_doc, with_db
 from tests.ops.writer import Writer
 
@@ -94,7 +94,7 @@ async def test_sync_under_concurrent_writer_ends_identical(
 async def test_sync_refuses_a_non_empty_target(
     mongo_client: Client, second_client: Client, mongo_uri: str, second_uri: str, fresh_name: str
 ) -> None:
-    from paletai.ops.common import OpsError
+    from paletai.ops.errors import OpsError
 
     await mongo_client[fresh_name].games.insert_one(game_doc(1))
     await second_client[fresh_name].games.insert_one(game_doc(2))
@@ -133,7 +133,7 @@ async def test_the_maintenance_flag_is_not_copied(
 
 def _start_sync(source: str, target: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     """The sync as a real process (the CLI), so that it can be killed with SIGKILL."""
-    cmd = [sys.executable, "-m", "paletai.ops.db_cli", "sync", "--source", source]
+    cmd = [sys.executable, "-m", "paletai.ops.db.cli", "sync", "--source", source]
     cmd += ["--target", target, "--reconcile-interval", "3", *extra]
     with log.open("ab") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))

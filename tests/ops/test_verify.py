@@ -14,9 +14,9 @@ from bson.raw_bson import RawBSONDocument
 from typer.testing import CliRunner
 
 from paletai.db.client import Client
-from paletai.ops.common import RAW_CODEC
-from paletai.ops.db_cli import db_app
-from paletai.ops.verify import leading_id, verify
+from paletai.ops.db.cli import db_app
+from paletai.ops.db.common import RAW_CODEC
+from paletai.ops.db.verify import leading_id, verify
 from tests.ops.conftest import game_doc, with_db
 
 runner = CliRunner()

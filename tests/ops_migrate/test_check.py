@@ -10,14 +10,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from paletai.ops.checks import (
+from paletai.ops.checks.cli import migrate_app
+from paletai.ops.checks.phase4 import (
     api_error_message,
     csp_problems,
     health_problems,
     image_location,
     missing_endpoints,
 )
-from paletai.ops.migrate_cli import migrate_app
 from tests.process_helpers import ServerProcess
 
 runner = CliRunner()

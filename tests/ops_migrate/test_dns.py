@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from paletai.ops import migrate_dns
-from paletai.ops.migrate_cli import migrate_app
+from paletai.ops.checks import dns as migrate_dns
+from paletai.ops.checks.cli import migrate_app
 from tests.process_helpers import ServerProcess
 
 runner = CliRunner()

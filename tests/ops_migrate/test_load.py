@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
-from paletai.ops.migrate_cli import migrate_app
-from paletai.ops.migrate_load import EndpointStats, percentile
+from paletai.ops.checks.cli import migrate_app
+from paletai.ops.checks.load import EndpointStats, percentile
 from tests.process_helpers import ServerProcess
 
 runner = CliRunner()

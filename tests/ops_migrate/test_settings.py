@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from paletai.ops.migrate_settings import is_secret, parse_settings, validate_settings
-from paletai.ops.settings_cli import settings_app
+from paletai.ops.azure.settings import is_secret, parse_settings, validate_settings
+from paletai.ops.azure.settings_cli import settings_app
 
 runner = CliRunner()
 

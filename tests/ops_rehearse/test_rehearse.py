@@ -10,16 +10,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from paletai.ops import rehearse as rehearse_module
-from paletai.ops.rehearse_cli import register
+from paletai.cli import app as paletai_app
+from paletai.ops.rehearse import harness as rehearse_module
 
 runner = CliRunner()
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    """`paletai migrate`, as the command line wires it."""
+    return paletai_app
 
 
 def _alive(pid: int) -> bool:
@@ -39,14 +38,14 @@ def test_without_azurite_it_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rehearse_module, "find_azurite", lambda: None)
-    result = runner.invoke(_app(), ["rehearse", "--workdir", str(tmp_path / "rh")])
+    result = runner.invoke(_app(), ["migrate", "rehearse", "--workdir", str(tmp_path / "rh")])
     assert result.exit_code == 2
     assert "make tools" in " ".join(result.output.split())
 
 
 def test_a_non_empty_workdir_is_refused(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
-    result = runner.invoke(_app(), ["rehearse", "--workdir", str(tmp_path)])
+    result = runner.invoke(_app(), ["migrate", "rehearse", "--workdir", str(tmp_path)])
     assert result.exit_code == 2
     assert "not empty" in " ".join(result.output.split())
 
@@ -57,7 +56,7 @@ def test_the_whole_migration_under_live_traffic(tmp_path: Path) -> None:
         pytest.fail("Azurite is not installed: run `make tools`", pytrace=False)
     workdir = tmp_path / "rehearsal"
     args = ["rehearse", "--workdir", str(workdir), "--users", "5", "--games", "8"]
-    result = runner.invoke(_app(), [*args, "--traffic-rps", "5", "--seconds", "8"])
+    result = runner.invoke(_app(), ["migrate", *args, "--traffic-rps", "5", "--seconds", "8"])
     data = json.loads((workdir / "rehearse.json").read_text())
     try:
         assert result.exit_code == 0, result.output

@@ -9,22 +9,23 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from paletai.ops.rehearse_cli import register
-from paletai.ops.report import build_report, classify, mask_secrets
+from paletai.cli import app as paletai_app
+from paletai.ops.report.checklist import build_report, classify, mask_secrets
 from tests.ops_rehearse import fixtures
 
 runner = CliRunner()
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    """`paletai migrate`, as the command line wires it."""
+    return paletai_app
 
 
 def _run(directory: Path, *extra: str) -> tuple[int, str, str]:
     out = directory / "report.md"
-    result = runner.invoke(_app(), ["report", "--dir", str(directory), "--out", str(out), *extra])
+    result = runner.invoke(
+        _app(), ["migrate", "report", "--dir", str(directory), "--out", str(out), *extra]
+    )
     return result.exit_code, result.output, out.read_text() if out.exists() else ""
 
 

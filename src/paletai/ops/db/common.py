@@ -23,6 +23,7 @@ from pymongo.errors import (
 )
 
 from paletai.db.client import DEFAULT_DB_NAME, describe_hosts
+from paletai.ops.errors import OpsError
 
 # Where `db sync` keeps its checkpoints, in the target database; never copied or verified.
 SYNC_STATE_COLLECTION = "__paletai_sync"
@@ -43,10 +44,6 @@ RawDatabase = AsyncDatabase[RawBSONDocument]
 RawCollection = AsyncCollection[RawBSONDocument]
 
 AUTH_FAILED_CODES = {18, 13}  # AuthenticationFailed, Unauthorized
-
-
-class OpsError(Exception):
-    """An operator mistake or an unreachable server, with a message that says what to do."""
 
 
 def database_from_uri(uri: str, explicit: str | None) -> str:

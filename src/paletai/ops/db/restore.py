@@ -14,15 +14,15 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 from rich.progress import Progress
 
-from paletai.ops.common import (
+from paletai.ops.db.common import (
     RAW_CODEC,
-    OpsError,
     RawCollection,
     RawDatabase,
     connect,
     create_indexes,
 )
-from paletai.ops.dumpfmt import DumpedCollection, count_bson_file, read_dump, read_raw_documents
+from paletai.ops.db.dumpfmt import DumpedCollection, count_bson_file, read_dump, read_raw_documents
+from paletai.ops.errors import OpsError
 
 MAX_BATCH_DOCS = 1000
 MAX_BATCH_BYTES = 16 * 1024 * 1024

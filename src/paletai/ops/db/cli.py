@@ -16,16 +16,16 @@ from pymongo.errors import PyMongoError
 from rich.live import Live
 from rich.table import Table
 
-from paletai.ops.backup import backup as run_backup
-from paletai.ops.common import OpsError
-from paletai.ops.cutover import CommandSwitch, CutoverFailed, MaintenanceSwitch, WriteSwitch
-from paletai.ops.cutover import cutover as run_cutover
-from paletai.ops.restore import NamespaceMapper
-from paletai.ops.restore import restore as run_restore
-from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine
-from paletai.ops.ui import collection_progress, console
-from paletai.ops.verify import VerifyReport
-from paletai.ops.verify import verify as run_verify
+from paletai.ops.db.backup import backup as run_backup
+from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, MaintenanceSwitch, WriteSwitch
+from paletai.ops.db.cutover import cutover as run_cutover
+from paletai.ops.db.progress import collection_progress, console
+from paletai.ops.db.restore import NamespaceMapper
+from paletai.ops.db.restore import restore as run_restore
+from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.db.verify import VerifyReport
+from paletai.ops.db.verify import verify as run_verify
+from paletai.ops.errors import OpsError
 
 db_app = typer.Typer(
     rich_markup_mode="markdown",

@@ -21,7 +21,7 @@ from typing import Any, Protocol, cast
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 
-from paletai.ops.common import (
+from paletai.ops.db.common import (
     RAW_CODEC,
     IndexShape,
     RawCollection,

@@ -48,7 +48,7 @@ import typer
 
 from paletai.core.processes import stop_process_group
 from paletai.db.embedded import EmbeddedMongo, free_port
-from paletai.ops.cutover import WriteSwitch
+from paletai.ops.db.cutover import WriteSwitch
 
 DB_NAME = "paletai"
 CONTAINER = "game-images"
@@ -72,7 +72,7 @@ class AzuriteMissing(RehearsalError):
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+    return Path(__file__).resolve().parents[4]
 
 
 def find_azurite() -> Path | None:
@@ -592,7 +592,7 @@ class Timeline:
 
 async def _sync_until_caught_up(old_uri: str, new_uri: str, within: float) -> dict[str, Any]:
     """`db sync --until-synced`, as the command does it (the result is its --json)."""
-    from paletai.ops.sync import SyncOptions, close_engine, open_engine
+    from paletai.ops.db.sync import SyncOptions, close_engine, open_engine
 
     engine = await open_engine(
         old_uri, new_uri, db_name=DB_NAME, options=SyncOptions(reconcile_interval=5.0)
@@ -619,7 +619,7 @@ async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) ->
     from azure.storage.blob.aio import BlobServiceClient
 
     from paletai.db.client import make_client
-    from paletai.storage.copy import ContainerCopier, rewrite_image_urls
+    from paletai.ops.storage.copy import ContainerCopier, rewrite_image_urls
 
     src = BlobServiceClient.from_connection_string(old_cs)
     dst = BlobServiceClient.from_connection_string(new_cs)
@@ -671,7 +671,7 @@ async def _set_maintenance(app: App, token: str, enabled: bool) -> None:
 
 def _settings_diff(old_file: Path, new_file: Path, json_out: Path) -> int:
     """`paletai settings diff OLD NEW --json FILE` (the command's own function)."""
-    from paletai.ops.settings_cli import diff
+    from paletai.ops.azure.settings_cli import diff
 
     try:
         diff(str(old_file), str(new_file), strict=False, json_out=json_out)
@@ -681,7 +681,7 @@ def _settings_diff(old_file: Path, new_file: Path, json_out: Path) -> int:
 
 
 def _migrate_check(base: str, json_out: Path) -> bool:
-    from paletai.ops.checks import CheckOptions, CheckReport, run_phase4
+    from paletai.ops.checks.phase4 import CheckOptions, CheckReport, run_phase4
 
     report = CheckReport("migrate check", base)
     run_phase4(CheckOptions(base_url=base, require_blob=True, timeout=READY_TIMEOUT), report)
@@ -690,8 +690,8 @@ def _migrate_check(base: str, json_out: Path) -> bool:
 
 
 async def _migrate_load(base: str, json_out: Path) -> bool:
-    from paletai.ops.checks import CheckReport
-    from paletai.ops.migrate_load import LoadOptions, run_load
+    from paletai.ops.checks.load import LoadOptions, run_load
+    from paletai.ops.checks.phase4 import CheckReport
 
     report = CheckReport("migrate load", base)
     options = LoadOptions(
@@ -704,11 +704,11 @@ async def _migrate_load(base: str, json_out: Path) -> bool:
 
 async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Outcome:
     """The whole migration (module docstring); every process goes into `children`."""
-    from paletai.ops.cutover import CutoverFailed, MaintenanceSwitch
-    from paletai.ops.cutover import cutover as run_cutover
-    from paletai.ops.report import write_report
-    from paletai.ops.sync import close_engine
-    from paletai.ops.verify import verify as run_verify
+    from paletai.ops.db.cutover import CutoverFailed, MaintenanceSwitch
+    from paletai.ops.db.cutover import cutover as run_cutover
+    from paletai.ops.db.sync import close_engine
+    from paletai.ops.db.verify import verify as run_verify
+    from paletai.ops.report.checklist import write_report
 
     work = options.workdir
     work.mkdir(parents=True, exist_ok=True)

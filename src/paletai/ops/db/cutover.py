@@ -19,9 +19,10 @@ from typing import Any, Protocol
 import httpx
 
 from paletai.db.client import describe_hosts
-from paletai.ops.common import SYNC_STATE_COLLECTION, OpsError, user_collections
-from paletai.ops.sync import SyncEngine, SyncOptions, close_engine, open_engine, plain_token
-from paletai.ops.verify import VerifyReport, verify_databases
+from paletai.ops.db.common import SYNC_STATE_COLLECTION, user_collections
+from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine, plain_token
+from paletai.ops.db.verify import VerifyReport, verify_databases
+from paletai.ops.errors import OpsError
 
 Step = Callable[[str], None]
 

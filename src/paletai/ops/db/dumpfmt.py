@@ -23,7 +23,8 @@ import bson
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 
-from paletai.ops.common import RAW_CODEC, OpsError
+from paletai.ops.db.common import RAW_CODEC
+from paletai.ops.errors import OpsError
 
 PRELUDE = "prelude.json"
 BSON_SUFFIX = ".bson"

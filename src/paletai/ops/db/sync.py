@@ -28,10 +28,9 @@ from pymongo.asynchronous.change_stream import AsyncCollectionChangeStream
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
 from paletai.db.client import describe_hosts
-from paletai.ops.common import (
+from paletai.ops.db.common import (
     RAW_CODEC,
     SYNC_STATE_COLLECTION,
-    OpsError,
     RawClient,
     RawCollection,
     RawDatabase,
@@ -43,7 +42,8 @@ from paletai.ops.common import (
     leading_id,
     user_collections,
 )
-from paletai.ops.verify import OrderDisagrees, hashed_compare, merge_compare
+from paletai.ops.db.verify import OrderDisagrees, hashed_compare, merge_compare
+from paletai.ops.errors import OpsError
 
 COPY_BATCH = 1000
 EVENT_BATCH = 1000

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from paletai.ops.checks import (
+from paletai.ops.checks.phase4 import (
     USER_AGENT,
     Aborted,
     CheckFailed,

@@ -19,8 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from paletai.ops.checks import Check, CheckReport, print_check, print_summary
-from paletai.ops.migrate_settings import (
+from paletai.ops.azure.settings import (
     AppSetting,
     AzError,
     SettingsFileError,
@@ -32,6 +31,7 @@ from paletai.ops.migrate_settings import (
     parse_settings,
     validate_settings,
 )
+from paletai.ops.checks.phase4 import Check, CheckReport, print_check, print_summary
 
 settings_app = typer.Typer(
     help=(

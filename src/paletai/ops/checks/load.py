@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from paletai.ops.checks import (
+from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
     POLL_SECONDS,
     REQUEST_TIMEOUT_SECONDS,

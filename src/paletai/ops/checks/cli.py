@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from paletai.ops.checks import (
+from paletai.ops.checks.dns import DnsOptions, run_dns
+from paletai.ops.checks.load import AVERAGE_LIMIT_SECONDS, LoadOptions, run_load
+from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
     CheckOptions,
     CheckReport,
@@ -24,8 +26,6 @@ from paletai.ops.checks import (
     print_summary,
     run_phase4,
 )
-from paletai.ops.migrate_dns import DnsOptions, run_dns
-from paletai.ops.migrate_load import AVERAGE_LIMIT_SECONDS, LoadOptions, run_load
 
 migrate_app = typer.Typer(
     help=(

@@ -1,5 +1,4 @@
-"""`paletai migrate report` and `paletai migrate rehearse`, added to the migrate sub-app by
-`register(migrate_app)`."""
+"""`paletai migrate rehearse`, added to the migrate sub-app by `register(migrate_app)`."""
 
 from __future__ import annotations
 
@@ -15,49 +14,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from paletai.ops.rehearse import (
+from paletai.ops.rehearse.harness import (
     AzuriteMissing,
     Children,
     RehearsalError,
     RehearseOptions,
     rehearse,
 )
-from paletai.ops.report import write_report
 
 console = Console()
-
-
-def report_command(
-    dir: Annotated[
-        Path,
-        typer.Option(
-            "--dir",
-            help="Directory holding the --json results of the other commands.",
-            exists=True,
-            file_okay=False,
-        ),
-    ],
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Markdown file to write (default DIR/report.md).")
-    ] = None,
-    title: Annotated[str, typer.Option(help="Title of the report.")] = "PaletAI migration report",
-) -> None:
-    """The migration checklist, filled in with what was measured.
-
-    Reads every `*.json` in DIR written with `--json` by `settings diff`, `db sync`,
-    `db cutover`, `db verify`, `storage copy`, `migrate check`, `migrate dns`, `migrate load`
-    (and `migrate rehearse`), recognised by content; missing ones leave their items "not
-    measured". Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with
-    the measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
-
-        paletai migrate report --dir ./migration-day --out migration-report.md
-    """
-    report, path = write_report(dir, out, title)
-    console.print(f"report written to {escape(str(path))}")
-    style = "green" if report.ok else "red"
-    console.print(f"[bold {style}]{escape(report.summary)}[/]")
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 def rehearse_command(
@@ -144,6 +109,5 @@ def rehearse_command(
 
 
 def register(migrate_app: typer.Typer) -> None:
-    """Add `report` and `rehearse` to the `paletai migrate` sub-app."""
-    migrate_app.command("report")(report_command)
+    """Add `rehearse` to the `paletai migrate` sub-app."""
     migrate_app.command("rehearse")(rehearse_command)

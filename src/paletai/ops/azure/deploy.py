@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from paletai.ops.common import OpsError
+from paletai.ops.errors import OpsError
 
 AZ_INSTALL_HINT = "install the Azure CLI: https://learn.microsoft.com/cli/azure/install-azure-cli"
 

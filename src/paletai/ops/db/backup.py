@@ -10,7 +10,7 @@ from typing import Any
 from rich.progress import Progress
 
 import paletai
-from paletai.ops.common import (
+from paletai.ops.db.common import (
     RAW_CODEC,
     RawDatabase,
     collection_info,
@@ -20,7 +20,7 @@ from paletai.ops.common import (
     index_specs,
     require_collections,
 )
-from paletai.ops.dumpfmt import (
+from paletai.ops.db.dumpfmt import (
     BSON_SUFFIX,
     METADATA_SUFFIX,
     PRELUDE,

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from paletai.ops import deploy as ops
+from paletai.ops.azure import deploy as ops
 
 deploy_app = typer.Typer(
     rich_markup_mode="markdown",

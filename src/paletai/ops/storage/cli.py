@@ -20,8 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from paletai.ops.storage.copy import BlobOutcome, ContainerCopier, CopyReport, RewriteReport
 from paletai.storage.base import StorageError
-from paletai.storage.copy import BlobOutcome, ContainerCopier, CopyReport, RewriteReport
 
 storage_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -111,7 +111,7 @@ async def _rewrite(
     copier: ContainerCopier, report: CopyReport, db_uri: str | None, db_name: str | None
 ) -> RewriteReport:
     from paletai.db.client import database_name, make_client
-    from paletai.storage.copy import rewrite_image_urls
+    from paletai.ops.storage.copy import rewrite_image_urls
 
     if not db_uri:
         from paletai.config import load_settings
