@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup tools lint typecheck bench clean
+.PHONY: run test test-fast shell setup tools lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ test: $(STAMP) tools
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## Lint, types and every test not marked slow (the process-crash and sync-under-load tests).
+test-fast: $(STAMP) tools
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -m "not slow"
+
+## A shell with the project's tools (`paletai`, `pytest`, ...) on PATH; `exit` leaves it.
+shell: $(STAMP)
+	@echo "paletai is on PATH in this shell (try: paletai --help); exit to leave"
+	@PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $${SHELL:-/bin/bash}
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

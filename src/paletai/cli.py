@@ -10,6 +10,8 @@ import sys
 from typing import Annotated
 
 import typer
+import typer.core
+import typer.rich_utils
 from rich.console import Console
 from rich.table import Table
 
@@ -21,6 +23,27 @@ from paletai.ops.db.cli import db_app
 from paletai.ops.rehearse.cli import register as register_rehearsal
 from paletai.ops.report.cli import register as register_report
 from paletai.ops.storage.cli import storage_app
+
+
+def _readable_help() -> None:
+    """`--help` that is whole when piped or captured, and flags without a `<bool>` type.
+
+    Rich falls back to 80 columns off a terminal, which cut env var names and examples; a flag
+    takes no value, so the type typer shows for it only confuses.
+    """
+    if typer.rich_utils.MAX_WIDTH is None and not sys.stdout.isatty():
+        typer.rich_utils.MAX_WIDTH = int(os.environ.get("COLUMNS") or 120)
+    display = getattr(typer.core.TyperOption, "display_type_rich", None)
+    if display is None:  # another typer: nothing to mend
+        return
+
+    def without_flag_type(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else display(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = without_flag_type  # type: ignore[method-assign,assignment]
+
+
+_readable_help()
 
 app = typer.Typer(
     help="PaletAI: the game-creation backend and the kit that migrates it.",
