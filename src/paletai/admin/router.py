@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import Field, StrictBool, StrictStr
 
-from paletai.admin.maintenance import MaintenanceState
 from paletai.core.deps import CtxDep
 from paletai.core.errors import Forbidden, Unauthorized
 from paletai.core.schemas import RequestModel
@@ -34,18 +33,13 @@ def require_admin(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-def _state(ctx: CtxDep) -> MaintenanceState:
-    state: MaintenanceState = ctx.extras["maintenance"]
-    return state
-
-
 @router.get("/maintenance")
 async def get_maintenance(_: AdminDep, ctx: CtxDep) -> dict[str, Any]:
-    return await _state(ctx).describe()
+    return await ctx.maintenance.describe()
 
 
 @router.post("/maintenance")
 async def set_maintenance(body: MaintenanceRequest, _: AdminDep, ctx: CtxDep) -> dict[str, Any]:
     """Turn maintenance on (writes answer 503 with Retry-After) or off."""
-    await _state(ctx).set(body.enabled, body.reason)
-    return await _state(ctx).describe()
+    await ctx.maintenance.set(body.enabled, body.reason)
+    return await ctx.maintenance.describe()

@@ -26,6 +26,12 @@ def get_context(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_context)]
 
 
+def base_url(request: Request) -> str:
+    """The API's public address, no trailing slash: PUBLIC_BASE_URL, else the one asked."""
+    configured = get_context(request).settings.PUBLIC_BASE_URL
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
 def get_db(ctx: CtxDep) -> Database:
     return ctx.db
 
