@@ -185,6 +185,12 @@ def test_generation_is_a_library() -> None:
     assert _imports_from("generation", {"games", "users", "jobs", "notifications"}) == []
 
 
+def test_core_names_no_domain_rules() -> None:
+    # core/ opens the clients (storage, push, AI provider) and knows the user behind a token;
+    # the rules, the queue and the admin endpoints sit above it.
+    assert _imports_from("core", {"admin", "auth", "games", "jobs", "ops"}) == []
+
+
 def test_no_untyped_extras_on_the_context() -> None:
     found = [
         str(path.relative_to(PACKAGE.parent))
