@@ -132,7 +132,7 @@ def worker(
     from paletai.core import telemetry
     from paletai.core.logging import configure_logging
     from paletai.core.runtime import StartupError, open_context
-    from paletai.jobs.worker import WorkerPool
+    from paletai.games.flows import game_workers
 
     settings = _settings_or_exit()
     configure_logging(settings.LOG_LEVEL)
@@ -141,7 +141,7 @@ def worker(
 
     async def run() -> None:
         async with open_context(settings) as ctx:
-            pool = WorkerPool(ctx, concurrency)
+            pool = game_workers(ctx, concurrency)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

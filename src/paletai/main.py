@@ -18,7 +18,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from paletai import __version__
-from paletai.admin.maintenance import MaintenanceMiddleware
 from paletai.admin.router import router as admin_router
 from paletai.auth.router import router as auth_router
 from paletai.config import Settings, SettingsError, get_settings
@@ -28,11 +27,12 @@ from paletai.core.docs import install_docs
 from paletai.core.errors import install_error_handlers
 from paletai.core.health import router as health_router
 from paletai.core.logging import configure_logging
+from paletai.core.maintenance import MaintenanceMiddleware
 from paletai.core.runtime import open_context
+from paletai.games.flows import game_workers
 from paletai.games.router import router as games_router
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.router import router as tasks_router
-from paletai.jobs.worker import WorkerPool
 from paletai.notifications.router import router as notifications_router
 from paletai.storage.local import STATIC_PREFIX, LocalImageStore
 
@@ -65,16 +65,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refresher = None
         if app.state.telemetry_on:
             refresher = asyncio.create_task(_refresh_queue_depth(ctx))
-        if settings.WORKER_MODE == "inprocess":
-            ctx.workers = WorkerPool(ctx)
-            await ctx.workers.start()
+        workers = game_workers(ctx) if settings.WORKER_MODE == "inprocess" else None
+        if workers is not None:
+            ctx.workers = workers
+            await workers.start()
         try:
             yield
         finally:
             if refresher is not None:
                 refresher.cancel()
-            if ctx.workers is not None:
-                await ctx.workers.stop()
+            if workers is not None:
+                await workers.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

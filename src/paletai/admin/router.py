@@ -6,8 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import Field, StrictBool, StrictStr
 
-from paletai.admin.maintenance import MaintenanceState
-from paletai.core.deps import CtxDep
+from paletai.core.deps import MaintenanceDep, SettingsDep
 from paletai.core.errors import Forbidden, Unauthorized
 from paletai.core.schemas import RequestModel
 
@@ -19,9 +18,11 @@ class MaintenanceRequest(RequestModel):
     reason: StrictStr | None = Field(default=None, max_length=200)
 
 
-def require_admin(ctx: CtxDep, authorization: Annotated[str | None, Header()] = None) -> None:
+def require_admin(
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """`Authorization: Bearer <ADMIN_TOKEN>`; the admin API is off when ADMIN_TOKEN is unset."""
-    token = ctx.settings.ADMIN_TOKEN
+    token = settings.ADMIN_TOKEN
     if token is None or not token.get_secret_value():
         raise Forbidden("the admin API is disabled: set ADMIN_TOKEN to enable it")
     if not authorization or not authorization.lower().startswith("bearer "):
@@ -34,18 +35,15 @@ def require_admin(ctx: CtxDep, authorization: Annotated[str | None, Header()] = 
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-def _state(ctx: CtxDep) -> MaintenanceState:
-    state: MaintenanceState = ctx.extras["maintenance"]
-    return state
-
-
 @router.get("/maintenance")
-async def get_maintenance(_: AdminDep, ctx: CtxDep) -> dict[str, Any]:
-    return await _state(ctx).describe()
+async def get_maintenance(_: AdminDep, maintenance: MaintenanceDep) -> dict[str, Any]:
+    return await maintenance.describe()
 
 
 @router.post("/maintenance")
-async def set_maintenance(body: MaintenanceRequest, _: AdminDep, ctx: CtxDep) -> dict[str, Any]:
+async def set_maintenance(
+    body: MaintenanceRequest, _: AdminDep, maintenance: MaintenanceDep
+) -> dict[str, Any]:
     """Turn maintenance on (writes answer 503 with Retry-After) or off."""
-    await _state(ctx).set(body.enabled, body.reason)
-    return await _state(ctx).describe()
+    await maintenance.set(body.enabled, body.reason)
+    return await maintenance.describe()

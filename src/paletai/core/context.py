@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import httpx
 
 from paletai.config import Settings
+from paletai.core.maintenance import MaintenanceState
 from paletai.db.client import Client, Database
 from paletai.generation.providers.base import GameProvider
 from paletai.notifications.base import PushSender
 from paletai.storage.base import ImageStore
 from paletai.users.cache import UserCache
 
-if TYPE_CHECKING:
-    from paletai.jobs.worker import WorkerPool
+
+class LocalWorkers(Protocol):
+    """What the API asks of the workers running in its own process (none in external mode)."""
+
+    @property
+    def busy(self) -> int:
+        """Tasks running now."""
+        ...
+
+    def wake(self) -> None:
+        """A task was queued: look now rather than at the next poll."""
+        ...
 
 
 @dataclass
@@ -28,6 +39,6 @@ class AppContext:
     http: httpx.AsyncClient
     provider: GameProvider
     jwt_secret: str
-    workers: WorkerPool | None = None
+    maintenance: MaintenanceState
+    workers: LocalWorkers | None = None
     users: UserCache = field(default_factory=UserCache)
-    extras: dict[str, Any] = field(default_factory=dict)

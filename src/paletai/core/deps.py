@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from paletai.config import Settings
 from paletai.core.context import AppContext
 from paletai.core.errors import Unauthorized
+from paletai.core.maintenance import MaintenanceState
 from paletai.core.security import decode_access_token
 from paletai.db.client import Database
 from paletai.storage.base import ImageStore
@@ -26,6 +27,12 @@ def get_context(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_context)]
 
 
+def base_url(request: Request) -> str:
+    """The API's public address, no trailing slash: PUBLIC_BASE_URL, else the one asked."""
+    configured = get_context(request).settings.PUBLIC_BASE_URL
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
 def get_db(ctx: CtxDep) -> Database:
     return ctx.db
 
@@ -38,9 +45,14 @@ def get_store(ctx: CtxDep) -> ImageStore:
     return ctx.store
 
 
+def get_maintenance(ctx: CtxDep) -> MaintenanceState:
+    return ctx.maintenance
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 StoreDep = Annotated[ImageStore, Depends(get_store)]
+MaintenanceDep = Annotated[MaintenanceState, Depends(get_maintenance)]
 
 
 async def get_optional_user(

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 import httpx
 
 from paletai import __version__
-from paletai.admin.maintenance import MaintenanceState
 from paletai.config import Settings
 from paletai.core import telemetry
 from paletai.core.context import AppContext
+from paletai.core.maintenance import MaintenanceState
 from paletai.db.client import database_name, describe_hosts, make_client
 from paletai.db.indexes import ensure_indexes
 from paletai.generation.providers.factory import make_provider
@@ -67,8 +67,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         http=http,
         provider=provider,
         jwt_secret=settings.jwt_secret(),
+        maintenance=MaintenanceState(db),
     )
-    ctx.extras["maintenance"] = MaintenanceState(db)
     log.info(
         "PaletAI %s: database %s, ai %s (%s), images %s, push %s",
         __version__,

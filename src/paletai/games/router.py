@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
-from paletai.core.deps import CtxDep, CurrentUser, OptionalUser
+from paletai.core.deps import CtxDep, CurrentUser, DbDep, OptionalUser, base_url
 from paletai.core.errors import NotFound
 from paletai.games import service
 from paletai.games.repository import GamesRepository
@@ -34,12 +34,6 @@ PLAY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-site",
     "Cache-Control": "public, max-age=300",
 }
-
-
-def base_url(request: Request) -> str:
-    ctx = request.app.state.ctx
-    configured: str | None = ctx.settings.PUBLIC_BASE_URL
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
 def task_accepted(request: Request, task_id: str) -> TaskAccepted:
@@ -89,9 +83,9 @@ async def get_game(
     response_class=HTMLResponse,
     responses={200: {"content": {"text/html": {}}, "description": "the game, sandboxed"}},
 )
-async def play_game(game_id: GameId, ctx: CtxDep) -> HTMLResponse:
+async def play_game(game_id: GameId, db: DbDep) -> HTMLResponse:
     """The game's HTML, served with a CSP sandbox so it never runs with the API's origin."""
-    html = await GamesRepository(ctx.db).get_html(game_id)
+    html = await GamesRepository(db).get_html(game_id)
     if html is None:
         raise NotFound(f"no game with id {game_id!r}")
     return HTMLResponse(html, headers=PLAY_HEADERS)

@@ -4,9 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 
-from paletai.core.deps import CtxDep, CurrentUser
+from paletai.core.deps import CurrentUser, DbDep, base_url
 from paletai.core.errors import NotFound
-from paletai.games.router import base_url
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.schemas import TaskPublic
 
@@ -18,11 +17,11 @@ async def get_task(
     task_id: Annotated[str, Path(min_length=1, max_length=64)],
     request: Request,
     user: CurrentUser,
-    ctx: CtxDep,
+    db: DbDep,
 ) -> TaskPublic:
     """Where a generation is: queued, running (with its stage), succeeded (with the game) or
     failed (with a message)."""
-    task = await TasksRepository(ctx.db).get(task_id)
+    task = await TasksRepository(db).get(task_id)
     if task is None or task.user_id != user.id:
         raise NotFound(f"no task with id {task_id!r}")
     done = task.status == "succeeded"

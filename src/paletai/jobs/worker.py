@@ -1,4 +1,7 @@
-"""Workers: claim tasks from MongoDB, hold a renewed lease while running them.
+"""Workers: claim tasks from MongoDB, hold a renewed lease while a handler runs them.
+
+A generic queue: it knows no domain. The handler (games/flows.py for generation) is registered
+where the app and `paletai worker` are wired.
 
 In-process (the API's lifespan starts a pool) or as `paletai worker` processes; any number of
 pools in any number of processes share one database safely.
@@ -13,18 +16,46 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
 
-from paletai.core import telemetry
-from paletai.core.context import AppContext
-from paletai.games.quota import PromptQuota
-from paletai.generation.pipeline import run_generation
-from paletai.generation.providers.base import ProviderError
+from paletai.config import Settings
+from paletai.core.maintenance import MaintenanceState
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.schemas import Task
-from paletai.notifications.service import notify_game_failed, notify_game_ready
 
 log = logging.getLogger(__name__)
+
+# report(stage, info): records the stage on the task and renews the lease (raises LeaseLost).
+Report = Callable[[str, dict[str, Any]], Awaitable[None]]
+ResultT = TypeVar("ResultT")
+
+
+class TaskFailed(Exception):
+    """The task cannot succeed: fail it now, without retrying. `message` is shown to its user;
+    `reason` is a short label for telemetry."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+class TaskHandler(Protocol[ResultT]):
+    """What a worker runs. Registered where the app and `paletai worker` are wired."""
+
+    async def run(self, task: Task, report: Report) -> ResultT:
+        """Do the task (idempotently: a retried task runs again). Raise TaskFailed to fail it;
+        any other exception is retried with backoff up to the task's attempts."""
+        ...
+
+    async def succeeded(self, task: Task, result: ResultT, seconds: float) -> None:
+        """After the task is recorded as succeeded."""
+        ...
+
+    async def failed(self, task: Task, message: str, reason: str, seconds: float) -> None:
+        """After the task is recorded as finally failed (not for a dropped lease)."""
+        ...
 
 
 class LeaseLost(Exception):
@@ -35,13 +66,25 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class WorkerPool:
-    def __init__(self, ctx: AppContext, concurrency: int | None = None) -> None:
-        self.ctx = ctx
-        self.settings = ctx.settings
-        self.concurrency = concurrency or self.settings.WORKER_CONCURRENCY
+class WorkerPool(Generic[ResultT]):
+    """`concurrency` loops that claim tasks and run them with `handler`; while `maintenance` is
+    on they claim nothing new."""
+
+    def __init__(
+        self,
+        tasks: TasksRepository,
+        settings: Settings,
+        *,
+        handler: TaskHandler[ResultT],
+        maintenance: MaintenanceState | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.handler = handler
+        self.maintenance = maintenance
+        self.concurrency = concurrency or settings.WORKER_CONCURRENCY
         self.identity = worker_identity()
-        self.tasks = TasksRepository(ctx.db)
+        self.tasks = tasks
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
@@ -75,7 +118,7 @@ class WorkerPool:
 
     async def _loop(self, index: int) -> None:
         owner = f"{self.identity}/{index}"
-        maintenance = self.ctx.extras.get("maintenance")
+        maintenance = self.maintenance
         while not self._stopping.is_set():
             try:
                 # In maintenance (a database move) take no new work: what runs finishes, and
@@ -124,11 +167,11 @@ class WorkerPool:
                     work.cancel()
                     return
 
-        work = asyncio.create_task(run_generation(self.ctx, task, report))
+        work = asyncio.create_task(self.handler.run(task, report))
         self._running[task.id] = work
         keeper = asyncio.create_task(keep_lease())
         try:
-            draft = await work
+            result = await work
         except asyncio.CancelledError:
             if lost.is_set():
                 log.warning("task %s: lease lost to another worker; dropped", task.id)
@@ -139,8 +182,8 @@ class WorkerPool:
             raise
         except LeaseLost:
             log.warning("task %s: lease lost to another worker; dropped", task.id)
-        except ProviderError as exc:
-            await self._failed(task, owner, exc.message, type(exc).__name__, started)
+        except TaskFailed as exc:
+            await self._failed(task, owner, exc.message, exc.reason, started)
         except Exception as exc:  # noqa: BLE001 - a bug or an outage: retry, then fail
             log.exception("task %s attempt %d failed unexpectedly", task.id, task.attempts)
             if task.attempts < task.max_attempts:
@@ -162,8 +205,7 @@ class WorkerPool:
             timings["total_ms"] = round((marks[-1][1] - started) * 1000, 1)
             await self.tasks.succeed(task.id, owner, timings)
             self.processed += 1
-            telemetry.record_generation(draft.provider, time.monotonic() - started, True)
-            await notify_game_ready(self.ctx, task.user_id, task.game_id, draft.title)
+            await self.handler.succeeded(task, result, time.monotonic() - started)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -176,11 +218,4 @@ class WorkerPool:
         if not await self.tasks.fail(task.id, owner, message):
             return
         self.processed += 1
-        telemetry.record_generation(
-            self.ctx.provider.name, time.monotonic() - started, False, reason
-        )
-        if task.quota_day:
-            await PromptQuota(self.ctx.db, self.settings.DAILY_PROMPT_LIMIT).give_back(
-                task.user_id, task.quota_day
-            )
-        await notify_game_failed(self.ctx, task.user_id, task.id, message)
+        await self.handler.failed(task, message, reason, time.monotonic() - started)

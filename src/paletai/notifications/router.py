@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from paletai.core.deps import CtxDep, CurrentUser
+from paletai.core.deps import CurrentUser, DbDep
 from paletai.notifications.repository import SubscriptionsRepository
 from paletai.notifications.schemas import SubscribeRequest, SubscriptionState
 
@@ -10,14 +10,14 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
 @router.post("/subscribe", response_model=SubscriptionState)
-async def subscribe(body: SubscribeRequest, user: CurrentUser, ctx: CtxDep) -> SubscriptionState:
+async def subscribe(body: SubscribeRequest, user: CurrentUser, db: DbDep) -> SubscriptionState:
     """Register this device's OneSignal id for your pushes (idempotent)."""
-    await SubscriptionsRepository(ctx.db).subscribe(user.id, body.player_id)
+    await SubscriptionsRepository(db).subscribe(user.id, body.player_id)
     return SubscriptionState(subscribed=True)
 
 
 @router.delete("/subscribe", response_model=SubscriptionState)
-async def unsubscribe(body: SubscribeRequest, user: CurrentUser, ctx: CtxDep) -> SubscriptionState:
+async def unsubscribe(body: SubscribeRequest, user: CurrentUser, db: DbDep) -> SubscriptionState:
     """Stop pushes to this device (idempotent)."""
-    await SubscriptionsRepository(ctx.db).unsubscribe(user.id, body.player_id)
+    await SubscriptionsRepository(db).unsubscribe(user.id, body.player_id)
     return SubscriptionState(subscribed=False)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from paletai.core.context import AppContext
+from paletai.db.client import Database
 from paletai.games.schemas import GameInDB
+from paletai.notifications.base import PushSender
 from paletai.notifications.repository import SubscriptionsRepository
 from paletai.users.schemas import UserInDB
 
@@ -13,27 +15,32 @@ log = logging.getLogger(__name__)
 
 
 async def _send(
-    ctx: AppContext, user_id: str, heading: str, message: str, data: dict[str, str]
+    db: Database, push: PushSender, user_id: str, heading: str, message: str, data: dict[str, str]
 ) -> bool:
     try:
-        players = await SubscriptionsRepository(ctx.db).player_ids(user_id)
+        players = await SubscriptionsRepository(db).player_ids(user_id)
         if not players:
             return False
-        return await ctx.push.send(players, heading, message, data)
+        return await push.send(players, heading, message, data)
     except Exception:  # noqa: BLE001 - a push never fails a request or a task
         log.exception("push to user %s failed", user_id)
         return False
 
 
-async def notify_game_ready(ctx: AppContext, user_id: str, game_id: str, title: str) -> bool:
+async def notify_game_ready(
+    db: Database, push: PushSender, user_id: str, game_id: str, title: str
+) -> bool:
     return await _send(
-        ctx, user_id, "Your game is ready", f"{title} is ready to play!", {"game_id": game_id}
+        db, push, user_id, "Your game is ready", f"{title} is ready to play!", {"game_id": game_id}
     )
 
 
-async def notify_game_failed(ctx: AppContext, user_id: str, task_id: str, reason: str) -> bool:
+async def notify_game_failed(
+    db: Database, push: PushSender, user_id: str, task_id: str, reason: str
+) -> bool:
     return await _send(
-        ctx,
+        db,
+        push,
         user_id,
         "Your game could not be made",
         f"Sorry, we could not make your game: {reason}"[:200],

@@ -67,8 +67,7 @@ class MaintenanceMiddleware:
             and scope["method"] in WRITE_METHODS
             and not scope["path"].startswith(ALWAYS_ALLOWED)
         ):
-            ctx = scope["app"].state.ctx
-            state: MaintenanceState = ctx.extras["maintenance"]
+            state: MaintenanceState = scope["app"].state.ctx.maintenance
             if await state.is_on():
                 body = json.dumps(
                     {
