@@ -36,8 +36,14 @@ python_tool() {  # python_tool NAME VERSION COMMAND
     "$env.partial/bin/pip" install --quiet --disable-pip-version-check "$1==$2"
     rm -rf "$env" && mv "$env.partial" "$env"
     # A venv's scripts name their interpreter by absolute path: fix them after the move.
-    sed -i "1s|^#!.*/$1-$2.partial/bin/python|#!$env/bin/python|" "$env"/bin/*
+    for script in "$env"/bin/*; do
+      if [ -f "$script" ]; then
+        sed -i "1s|^#!.*/$1-$2.partial/bin/python|#!$env/bin/python|" "$script"
+      fi
+    done
   fi
   ln -sfn "$env/bin/$3" "tools/bin/$3"
 }
 python_tool checkov 3.3.30 checkov
+# The real Azure CLI: the tests make it parse every az command line the kit can send.
+python_tool azure-cli 2.91.0 az

@@ -12,20 +12,18 @@ import io
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from paletai.ops.errors import OpsError
-
-AZ_INSTALL_HINT = "install the Azure CLI: https://learn.microsoft.com/cli/azure/install-azure-cli"
+# Re-exported: the deploy commands and their tests reach the az runner through this module.
+from paletai.ops.azure.az import AzCli as AzCli
+from paletai.ops.azure.az import DeployError as DeployError
 
 # Bicep @secure() parameters of deploy/main.bicep and the environment variables they come from
 # (the app's own setting names).
@@ -69,66 +67,6 @@ PACKAGE_EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class DeployError(OpsError):
-    """az is missing or failed, or the operator's input cannot be deployed; says what to do."""
-
-
-# --- az ------------------------------------------------------------------------------------
-
-
-@dataclass
-class AzCli:
-    """Runs `az` with JSON output; failures become DeployError with az's stderr, redacted."""
-
-    executable: str
-    subscription: str | None = None
-    redact: Sequence[str] = field(default_factory=tuple)
-
-    @classmethod
-    def locate(cls, subscription: str | None = None, redact: Sequence[str] = ()) -> AzCli:
-        path = shutil.which("az")
-        if path is None:
-            raise DeployError(f"the `az` command is not on PATH; {AZ_INSTALL_HINT}")
-        return cls(path, subscription, tuple(redact))
-
-    def run(self, *args: str) -> Any:
-        """Run `az ARGS --output json` and return its parsed output (None when empty)."""
-        argv = [self.executable, *args, "--output", "json"]
-        if self.subscription:
-            argv += ["--subscription", self.subscription]
-        what = command_words(args)
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        except OSError as exc:
-            raise DeployError(f"could not run `az {what}`: {exc}; {AZ_INSTALL_HINT}") from exc
-        if proc.returncode != 0:
-            message = self._redacted(proc.stderr).strip() or "(no message on stderr)"
-            raise DeployError(f"`az {what}` failed (exit {proc.returncode}):\n{message}")
-        out = proc.stdout.strip()
-        if not out:
-            return None
-        try:
-            return json.loads(out)
-        except json.JSONDecodeError:
-            return out
-
-    def _redacted(self, text: str) -> str:
-        for secret in sorted(self.redact, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-
-def command_words(args: Sequence[str]) -> str:
-    """`deployment group create` out of the full argument list: never option values."""
-    words: list[str] = []
-    for arg in args:
-        if arg.startswith("-"):
-            break
-        words.append(arg)
-    return " ".join(words)
 
 
 # --- Phase 1: infrastructure ----------------------------------------------------------------
@@ -202,17 +140,17 @@ class InfraRequest:
     deployment_name: str
 
 
-def deploy_infra(az: AzCli, request: InfraRequest, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """`az group create` then `az deployment group create`; the deployment's outputs."""
-    if not request.template.is_file():
-        raise DeployError(f"template not found: {request.template} (pass --template)")
-    if request.parameters_file is not None and not request.parameters_file.is_file():
-        raise DeployError(f"parameters file not found: {request.parameters_file}")
-    az.run("group", "create", "--name", request.resource_group, "--location", request.location)
+@dataclass
+class WhatIfChange:
+    kind: str  # Create, Modify, Delete, NoChange, Ignore, Deploy
+    resource: str
+
+
+def _deployment_args(verb: str, request: InfraRequest, secret_file: Path) -> list[str]:
     args = [
         "deployment",
         "group",
-        "create",
+        verb,
         "--resource-group",
         request.resource_group,
         "--name",
@@ -222,12 +160,47 @@ def deploy_infra(az: AzCli, request: InfraRequest, secrets: Mapping[str, str]) -
     ]
     if request.parameters_file is not None:
         args += ["--parameters", f"@{request.parameters_file}"]
+    args += ["--parameters", f"@{secret_file}"]
+    # Last, so that they win over the example file.
+    for name, value in request.overrides.items():
+        args += ["--parameters", f"{name}={value}"]
+    return args
+
+
+def _check_files(request: InfraRequest) -> None:
+    if not request.template.is_file():
+        raise DeployError(f"template not found: {request.template} (pass --template)")
+    if request.parameters_file is not None and not request.parameters_file.is_file():
+        raise DeployError(f"parameters file not found: {request.parameters_file}")
+
+
+def what_if_infra(
+    az: AzCli, request: InfraRequest, secrets: Mapping[str, str]
+) -> list[WhatIfChange]:
+    """`az deployment group what-if`: what the deployment would create, change or delete (the
+    resource group must exist already; nothing is changed)."""
+    _check_files(request)
     with secret_parameters_file(secrets) as secret_file:
-        args += ["--parameters", f"@{secret_file}"]
-        # Last, so that they win over the example file.
-        for name, value in request.overrides.items():
-            args += ["--parameters", f"{name}={value}"]
-        result = az.run(*args)
+        result = az.run(*_deployment_args("what-if", request, secret_file), "--no-pretty-print")
+    if az.dry_run or result is None:
+        return []
+    try:
+        return [
+            WhatIfChange(str(c.get("changeType")), str(c.get("resourceId")))
+            for c in result.get("changes", [])
+        ]
+    except AttributeError as exc:
+        raise DeployError(f"unexpected answer from az deployment group what-if: {exc}") from None
+
+
+def deploy_infra(az: AzCli, request: InfraRequest, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """`az group create` then `az deployment group create`; the deployment's outputs."""
+    _check_files(request)
+    az.run("group", "create", "--name", request.resource_group, "--location", request.location)
+    with secret_parameters_file(secrets) as secret_file:
+        result = az.run(*_deployment_args("create", request, secret_file))
+    if az.dry_run:
+        return {}
     return deployment_outputs(result)
 
 

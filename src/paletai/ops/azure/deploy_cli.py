@@ -41,6 +41,13 @@ Subscription = Annotated[
     typer.Option("--subscription", help="Subscription id or name (default: az's current one)."),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print the az command lines it would run (secrets as ***), one per line; run none.",
+    ),
+]
 
 
 @deploy_app.callback()
@@ -53,9 +60,11 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _az(subscription: str | None, redact: tuple[str, ...] = ()) -> ops.AzCli:
+def _az(
+    subscription: str | None, redact: tuple[str, ...] = (), *, dry_run: bool = False
+) -> ops.AzCli:
     try:
-        return ops.AzCli.locate(subscription, redact)
+        return ops.AzCli.locate(subscription, redact, dry_run=dry_run)
     except ops.DeployError as exc:
         _fail(str(exc))
 
@@ -82,6 +91,14 @@ def infra(
     outputs: Annotated[
         Path | None, typer.Option("--outputs", help="Write the deployment's outputs (JSON).")
     ] = None,
+    what_if: Annotated[
+        bool,
+        typer.Option(
+            "--what-if",
+            help="Ask Azure what the deployment would change (ARM what-if); change nothing.",
+        ),
+    ] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Phase 1: create the resource group and deploy main.bicep into it.
 
@@ -103,12 +120,28 @@ def infra(
         overrides=overrides,
         deployment_name=name,
     )
-    az = _az(subscription, tuple(secrets.values()))
-    err.print(f"deploying {escape(str(template))} to {escape(resource_group)} ({location}) ...")
+    az = _az(subscription, tuple(secrets.values()), dry_run=dry_run)
+    if what_if:
+        try:
+            changes = ops.what_if_infra(az, request, secrets)
+        except ops.DeployError as exc:
+            _fail(str(exc))
+        if dry_run:
+            return
+        table = Table("change", "resource", title=f"what-if of {name} in {resource_group}")
+        for change in changes:
+            table.add_row(change.kind, escape(change.resource))
+        out.print(table)
+        err.print(f"{len(changes)} resources would change; nothing was deployed")
+        return
+    if not dry_run:
+        err.print(f"deploying {escape(str(template))} to {escape(resource_group)} ({location}) ...")
     try:
         result = ops.deploy_infra(az, request, secrets)
     except ops.DeployError as exc:
         _fail(str(exc))
+    if dry_run:
+        return
     table = Table("output", "value", title=f"deployment {name}")
     for key, value in result.items():
         table.add_row(key, escape(str(value)))
@@ -149,14 +182,18 @@ def app(
         "deploy.zip"
     ),
     subscription: Subscription = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Phase 2 (ZIP deploy): set the startup command and deploy the package with config-zip."""
-    az = _az(subscription)
-    err.print(f"deploying {escape(str(zip_path))} to {escape(name)} ...")
+    az = _az(subscription, dry_run=dry_run)
+    if not dry_run:
+        err.print(f"deploying {escape(str(zip_path))} to {escape(name)} ...")
     try:
         ops.deploy_app(az, name, resource_group, zip_path)
     except ops.DeployError as exc:
         _fail(str(exc))
+    if dry_run:
+        return
     out.print(f"deployed {escape(str(zip_path))} to {escape(name)}")
 
 
@@ -166,15 +203,18 @@ def _change_state(
     resource_group: str,
     subscription: str | None,
     yes: bool,
+    dry_run: bool,
 ) -> None:
-    if not yes and not typer.confirm(f"{action} web app {name} in {resource_group}?"):
+    if not (yes or dry_run) and not typer.confirm(f"{action} web app {name} in {resource_group}?"):
         err.print("nothing done")
         raise typer.Exit(1)
-    az = _az(subscription)
+    az = _az(subscription, dry_run=dry_run)
     try:
         state = ops.set_app_state(az, name, resource_group, action)
     except ops.DeployError as exc:
         _fail(str(exc))
+    if dry_run:
+        return
     out.print(f"{escape(name)}: {escape(state)}")
 
 
@@ -184,9 +224,10 @@ def stop_old(
     resource_group: ResourceGroup,
     subscription: Subscription = None,
     yes: Yes = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Phase 7: stop the old app service (after 24-48 hours on the new one)."""
-    _change_state("stop", name, resource_group, subscription, yes)
+    _change_state("stop", name, resource_group, subscription, yes, dry_run)
 
 
 @deploy_app.command("start")
@@ -195,6 +236,7 @@ def start(
     resource_group: ResourceGroup,
     subscription: Subscription = None,
     yes: Yes = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Rollback: start an app service again (the old one, after `stop-old`)."""
-    _change_state("start", name, resource_group, subscription, yes)
+    _change_state("start", name, resource_group, subscription, yes, dry_run)
