@@ -15,6 +15,8 @@ import time
 import uuid
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
+
 from paletai.core import telemetry
 from paletai.core.context import AppContext
 from paletai.games.quota import PromptQuota
@@ -84,7 +86,10 @@ class WorkerPool:
                     task = None
                 else:
                     task = await self.tasks.claim_next(owner, self.settings.TASK_LEASE_SECONDS)
-            except Exception:  # noqa: BLE001 - the database may be briefly away; keep polling
+            except ConnectionFailure:
+                # An outage: the client's OutageLog says so once; keep polling quietly.
+                task = None
+            except Exception:  # noqa: BLE001 - keep polling
                 log.warning("could not claim a task; retrying", exc_info=True)
                 task = None
             if task is None:
