@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from paletai.core.processes import start_process
 from paletai.db.embedded import free_port
 
 
@@ -30,15 +30,12 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / log_name
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "paletai", "serve", "--port", str(self.port)],
-                cwd=cwd,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        self.proc = start_process(
+            [sys.executable, "-m", "paletai", "serve", "--port", str(self.port)],
+            log_path=self.log_path,
+            env=env,
+            cwd=cwd,
+        )
 
     def wait_ready(self, within: float = 30.0) -> None:
         deadline = time.monotonic() + within

@@ -127,3 +127,34 @@ def test_serve_refuses_bad_settings_with_a_clear_line(
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 1
     assert "DAILY_PROMPT_LIMIT" in result.output
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("mongodb://db.example:notaport/paletai", "Port contains non-digit characters"),
+        ("mongodb://db.example:99999", "Port must be an integer"),
+        ("mongodb+srv://cluster0.example.net:27017/paletai", "must not include a port"),
+        ("mongodb://user:p@ss:word@db.example/paletai", "must be escaped"),
+    ],
+)
+def test_config_check_refuses_a_malformed_db_path_in_one_line(
+    uri: str, says: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DB_PATH", uri)
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("PaletAI cannot start, fix this setting: DB_PATH:")
+    assert says in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_a_db_path_the_driver_accepts_passes_config_check() -> None:
+    # Unknown options only make the driver warn, so they do not stop start-up either.
+    loaded = settings(
+        DB_PATH="mongodb+srv://u:p@cluster0.example.net/paletai?retryWrites=true&w=majority&foo=1"
+    )
+    assert loaded.DB_PATH is not None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -9,6 +14,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from paletai.db.embedded import free_port
 from tests.process_helpers import ServerProcess, clean_env
 
 pytestmark = pytest.mark.slow
@@ -146,3 +152,104 @@ def _gone(pid: int, within: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def _serve_env(data: Path, **extra: str) -> dict[str, str]:
+    return clean_env(PALETAI_DATA_DIR=str(data), JWT_SECRET_KEY="outage-test-" + "o" * 40, **extra)
+
+
+def _db_pid(data: Path, port: int) -> int:
+    return int((data / "db" / "run" / f"nx-27017-{port}.pid").read_text().strip())
+
+
+def test_embedded_database_killed_under_serve_is_503_then_restarted_by_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    db_port = free_port()
+    # A pause before the restart long enough for a request to see the outage.
+    env = _serve_env(data, PALETAI_DB_PORT=str(db_port), PALETAI_DB_RESTART_DELAY_SECONDS="5")
+    server = ServerProcess(tmp_path, env)
+    try:
+        server.wait_ready()
+        headers = _register(server.base_url)
+        first_pid = _db_pid(data, db_port)
+        os.kill(first_pid, signal.SIGKILL)
+        assert _gone(first_pid)
+
+        down = httpx.get(f"{server.base_url}/games/feed", timeout=10)
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "database_unavailable"
+        assert int(down.headers["retry-after"]) > 0
+
+        server.wait_ready()  # /health answers 200 again: the watchdog restarted the database
+        me = httpx.get(f"{server.base_url}/auth/me", headers=headers, timeout=10)
+        assert me.status_code == 200, me.text
+        assert me.json()["email"] == "crash@example.com"
+        assert _db_pid(data, db_port) != first_pid
+        log = server.log_path.read_text(errors="replace")
+        assert log.count("restarted it on") == 1, log
+        assert log.count(" unreachable (") == 1, log
+        assert "Traceback" not in log
+    finally:
+        assert server.terminate() == 0
+
+
+def test_serve_writes_the_uri_with_the_database_name_on_the_pinned_port_owner_only(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    (data / "db").mkdir(parents=True, mode=0o755)
+    db_port = free_port()
+    server = ServerProcess(tmp_path, _serve_env(data, PALETAI_DB_PORT=str(db_port)))
+    try:
+        server.wait_ready()
+        uri = (data / "mongodb-uri").read_text().strip()
+        assert uri == f"mongodb://127.0.0.1:{db_port}/paletai?directConnection=true"
+        assert uri in server.log()
+        _register(server.base_url)
+        with MongoClient(uri) as tool:  # as `mongosh "$(cat .paletai/mongodb-uri)"` would
+            assert tool.get_default_database().users.count_documents({}) == 1
+        db_dir = data / "db"
+        for path in [db_dir, *db_dir.rglob("*")]:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert path.stat().st_mode & 0o777 == expected, path
+    finally:
+        assert server.terminate() == 0
+
+
+def _run_paletai(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "paletai", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _run_paletai(tmp_path, _serve_env(data), "serve", "--port", str(port))
+    assert proc.returncode != 0
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"port {port}" in lines[0]
+    assert "--port" in lines[0]
+    assert "PORT=" in lines[0]
+    assert not (data / "db").exists(), "no database may be started for a server that cannot bind"
+
+
+def test_serve_with_a_malformed_db_path_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = _serve_env(tmp_path / "data", DB_PATH="mongodb://db.example:notaport/paletai")
+    proc = _run_paletai(tmp_path, env, "serve", "--port", str(free_port()))
+    assert proc.returncode == 1
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "DB_PATH" in lines[0]
+    assert "Port" in lines[0]

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -69,8 +70,17 @@ def _settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        err.print(f"[red]PaletAI cannot start, fix these settings:[/red]\n{exc}")
+        # One line per bad setting, never wrapped: what is wrong and in which setting.
+        for line in str(exc).splitlines():
+            err.print(f"[red]PaletAI cannot start, fix this setting:[/red] {line}", soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 @app.command()
@@ -85,20 +95,41 @@ def serve(
     PALETAI_DATA_DIR) and stop it on exit."""
     import uvicorn
 
-    from paletai.db.embedded import EmbeddedMongo, EmbeddedMongoError
+    from paletai.db.client import DEFAULT_DB_NAME
+    from paletai.db.embedded import EmbeddedMongo, EmbeddedMongoError, port_is_free
 
     settings = _settings_or_exit()
+    # Before anything starts: a busy port would otherwise fail only after the database is up.
+    if not port_is_free(host, port):
+        other = 9000 if port != 9000 else 9001
+        err.print(
+            f"[red]port {port} on {host} is already in use:[/red] stop what listens there or "
+            f"choose another port (`paletai serve --port {other}`, or `PORT={other} make run`)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     embedded: EmbeddedMongo | None = None
+    uri_file = settings.data_dir / "mongodb-uri"
     if settings.DB_PATH is None:
-        embedded = EmbeddedMongo(settings.data_dir / "db")
+        embedded = EmbeddedMongo(settings.data_dir / "db", port=settings.PALETAI_DB_PORT)
         try:
-            uri = embedded.start()
+            embedded.start()
         except EmbeddedMongoError as exc:
-            err.print(f"[red]could not start the embedded database:[/red] {exc}")
+            pinned = settings.PALETAI_DB_PORT is not None
+            hint = " (PALETAI_DB_PORT: choose another or unset it)" if pinned else ""
+            err.print(
+                f"[red]could not start the embedded database:[/red] {exc}{hint}", soft_wrap=True
+            )
             raise typer.Exit(1) from None
+        uri = embedded.database_uri(settings.DB_NAME or DEFAULT_DB_NAME)
         os.environ["DB_PATH"] = uri
+        # For tools: mongosh "$(cat .paletai/mongodb-uri)" lands in the app's database.
+        _write_private(uri_file, uri + "\n")
+        embedded.watch(restart_delay=settings.PALETAI_DB_RESTART_DELAY_SECONDS)
         console.print(
-            f"[green]embedded MongoDB (nx-27017)[/green] on {uri} with data in {embedded.data_dir}"
+            f"[green]embedded MongoDB (nx-27017)[/green] on {uri} with data in "
+            f"{embedded.data_dir} (URI in {uri_file})",
+            soft_wrap=True,
         )
     if workers is not None:
         os.environ["WORKER_CONCURRENCY"] = str(workers)
@@ -119,6 +150,7 @@ def serve(
     finally:
         if embedded is not None:
             embedded.stop()
+            uri_file.unlink(missing_ok=True)
 
 
 @app.command()

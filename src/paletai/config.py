@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     DB_PATH: SecretStr | None = Field(default=None, description="MongoDB URI; unset = embedded")
     DB_NAME: str | None = Field(default=None, description="database name when the URI has none")
     PALETAI_DATA_DIR: Path = Path(".paletai")
+    PALETAI_DB_PORT: int | None = Field(
+        default=None, ge=1, le=65535, description="embedded database's port; unset = a free one"
+    )
+    PALETAI_DB_RESTART_DELAY_SECONDS: float = Field(
+        default=1.0, ge=0, le=60, description="pause before `serve` restarts a dead embedded db"
+    )
 
     # --- AI ---------------------------------------------------------------------------------
     AI_PROVIDER: AIProviderName | None = None
@@ -149,6 +155,9 @@ class Settings(BaseSettings):
             raw = value.get_secret_value()
             if not raw.startswith(("mongodb://", "mongodb+srv://")):
                 raise ValueError("must be a MongoDB URI starting with mongodb:// or mongodb+srv://")
+            problem = uri_problem(raw)
+            if problem:
+                raise ValueError(f"is not a valid MongoDB URI: {problem}")
         return value
 
     # --- derived ----------------------------------------------------------------------------
@@ -244,6 +253,25 @@ class Settings(BaseSettings):
         out["(ai provider in force)"] = self.ai_provider
         out["(image storage)"] = "azure-blob" if self.uses_blob_storage else "local"
         return out
+
+
+def uri_problem(uri: str) -> str | None:
+    """What the driver would refuse in this MongoDB URI (None when it parses), in one line."""
+    import warnings
+
+    from pymongo.errors import ConfigurationError
+
+    # The very parse AsyncMongoClient(uri) runs (pymongo.uri_parser's checks, no SRV DNS lookup:
+    # reachability is the start-up's business); it only warns about unknown options, so do we.
+    from pymongo.uri_parser_shared import _validate_uri
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _validate_uri(uri, validate=True, warn=True, normalize=False)
+    except (ConfigurationError, ValueError, TypeError) as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
 
 
 class SettingsError(Exception):

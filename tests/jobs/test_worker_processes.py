@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
+from paletai.core.processes import start_process
 from paletai.db.indexes import INDEXES
 from paletai.jobs.repository import new_task_document
 from tests.process_helpers import clean_env
@@ -45,13 +46,11 @@ def worker_env(mongo_uri: str, db_name: str, data_dir: Path, fake: FakeLLM, **ex
 
 
 def start_worker(env: dict, log: Path, concurrency: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "paletai", "worker", "--concurrency", str(concurrency)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_process(
+        [sys.executable, "-m", "paletai", "worker", "--concurrency", str(concurrency)],
+        log_path=log,
+        env=env,
+    )
 
 
 def queue_tasks(mongo_uri: str, db_name: str, n: int) -> list[str]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,27 @@ class ServiceUnavailable(AppError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database is unreachable; PaletAI answers again as soon as it is back: "
+            f"retry in {DATABASE_RETRY_AFTER_SECONDS} s",
+            retry_after=DATABASE_RETRY_AFTER_SECONDS,
+        )
+
+
+def error_response(exc: AppError) -> JSONResponse:
+    """The one error shape, as a response (also for middleware outside the handlers)."""
+    return JSONResponse(
+        error_body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
+    )
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}, **extra}
 
@@ -107,9 +129,13 @@ def _validation_message(errors: Sequence[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
-        )
+        return error_response(exc)
+
+    # Selection timeouts, refused or reset connections: an outage, not a bug. Logged once per
+    # outage by the client's OutageLog (db/client.py), not once per request.
+    @app.exception_handler(ConnectionFailure)
+    async def _database_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        return error_response(DatabaseUnavailable())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,8 +11,10 @@ import json
 import time
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from paletai.core.errors import DatabaseUnavailable, error_response
 from paletai.db.client import Database
 from paletai.db.updates import stamp
 
@@ -68,7 +70,13 @@ class MaintenanceMiddleware:
             and not scope["path"].startswith(ALWAYS_ALLOWED)
         ):
             state: MaintenanceState = scope["app"].state.ctx.maintenance
-            if await state.is_on():
+            try:
+                maintenance = await state.is_on()
+            except ConnectionFailure:
+                # This middleware sits outside the app's error handlers: answer as they would.
+                await error_response(DatabaseUnavailable())(scope, receive, send)
+                return
+            if maintenance:
                 body = json.dumps(
                     {
                         "error": {

@@ -14,7 +14,14 @@ from paletai.config import Settings
 from paletai.core import telemetry
 from paletai.core.context import AppContext
 from paletai.core.maintenance import MaintenanceState
-from paletai.db.client import database_name, describe_hosts, make_client
+from paletai.db.client import (
+    APP_CONNECT_TIMEOUT_MS,
+    APP_SERVER_SELECTION_TIMEOUT_MS,
+    OutageLog,
+    database_name,
+    describe_hosts,
+    make_client,
+)
 from paletai.db.indexes import ensure_indexes
 from paletai.generation.providers.factory import make_provider
 from paletai.notifications.sender import make_push_sender
@@ -43,7 +50,11 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         raise StartupError("invalid settings:\n" + "\n".join(problems))
     uri = mongo_uri_from(settings)
     client = make_client(
-        uri, app_name=settings.APP_NAME, event_listeners=telemetry.mongo_event_listeners()
+        uri,
+        app_name=settings.APP_NAME,
+        event_listeners=[*telemetry.mongo_event_listeners(), OutageLog(describe_hosts(uri))],
+        serverSelectionTimeoutMS=APP_SERVER_SELECTION_TIMEOUT_MS,
+        connectTimeoutMS=APP_CONNECT_TIMEOUT_MS,
     )
     db = client[database_name(uri, settings.DB_NAME)]
     try:

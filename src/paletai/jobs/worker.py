@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from pymongo.errors import ConnectionFailure
+
 from paletai.config import Settings
 from paletai.core.maintenance import MaintenanceState
 from paletai.jobs.repository import TasksRepository
@@ -127,7 +129,10 @@ class WorkerPool(Generic[ResultT]):
                     task = None
                 else:
                     task = await self.tasks.claim_next(owner, self.settings.TASK_LEASE_SECONDS)
-            except Exception:  # noqa: BLE001 - the database may be briefly away; keep polling
+            except ConnectionFailure:
+                # An outage: the client's OutageLog says so once; keep polling quietly.
+                task = None
+            except Exception:  # noqa: BLE001 - keep polling
                 log.warning("could not claim a task; retrying", exc_info=True)
                 task = None
             if task is None:
