@@ -30,6 +30,7 @@ from paletai.core.health import router as health_router
 from paletai.core.logging import configure_logging
 from paletai.core.runtime import open_context
 from paletai.games.router import router as games_router
+from paletai.games.service import likes_repaired_in_background
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.router import router as tasks_router
 from paletai.jobs.worker import WorkerPool
@@ -60,7 +61,7 @@ async def _refresh_queue_depth(ctx: AppContext, every_seconds: float = 15.0) -> 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    async with open_context(settings) as ctx:
+    async with open_context(settings) as ctx, likes_repaired_in_background(ctx):
         app.state.ctx = ctx
         refresher = None
         if app.state.telemetry_on:
