@@ -126,6 +126,7 @@ class GamesRepository:
     async def like(self, game_id: str, user_id: str) -> int | None:
         """Add the like; the new count, or None when it already existed (counter unchanged)."""
         like_id = f"{game_id}:{user_id}"
+        # A repeat (the idempotent case) costs one read and marks nothing.
         if await self.likes.find_one({"_id": like_id}, {"_id": 1}):
             return None
         op = await self._begin_like_op(game_id)
