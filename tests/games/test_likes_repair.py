@@ -157,11 +157,19 @@ async def test_only_marked_games_are_recounted_unless_all(db: Database) -> None:
     assert (rest.checked, rest.fixed) == (1, 1)
     assert await _state(db, drifted) == (7, 0, 0)
 
+    right, wrong = await create_game(db, likes_count=2), await create_game(db, likes_count=5)
+    for game_id in (right, wrong):
+        await db["likes"].insert_many(
+            [{"_id": f"{game_id}:{u}", "game_id": game_id, "user_id": u} for u in ("a", "b")]
+        )
+
     everything = await repair_likes(db, all_games=True)
 
-    assert (everything.scope, everything.checked, everything.fixed) == ("all", 4, 1)
+    assert (everything.scope, everything.checked, everything.fixed) == ("all", 6, 2)
     for game_id in [drifted, *marked]:
         assert await _state(db, game_id) == (0, 0, 0)
+    for game_id in (right, wrong):
+        assert await _state(db, game_id) == (2, 2, 0)
 
 
 async def test_the_app_repairs_marked_games_at_start_up(db: Database, settings: Settings) -> None:

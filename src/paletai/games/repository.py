@@ -221,14 +221,21 @@ class GamesRepository:
         docs = await self.games.find({"likes_pending": {"$gt": 0}}, {"_id": 1}).to_list(limit)
         return [str(d["_id"]) for d in docs]
 
-    async def all_game_ids(self, batch: int = 1000) -> AsyncIterator[str]:
-        """Every game id, in `_id` order, a batch at a time."""
+    async def likes_per_game(self) -> dict[str, int]:
+        """How many likes each liked game has, in one pass over `likes`."""
+        pipeline: list[dict[str, Any]] = [{"$group": {"_id": "$game_id", "n": {"$sum": 1}}}]
+        cursor = await self.likes.aggregate(pipeline)
+        return {str(d["_id"]): int(d["n"]) async for d in cursor}
+
+    async def all_like_counters(self, batch: int = 1000) -> AsyncIterator[tuple[str, int, int]]:
+        """(id, likes_count, likes_pending) of every game, in `_id` order, a batch at a time."""
         last: str | None = None
+        fields = {"likes_count": 1, "likes_pending": 1}
         while True:
             query: dict[str, Any] = {} if last is None else {"_id": {"$gt": last}}
-            docs = await self.games.find(query, {"_id": 1}).sort("_id", ASCENDING).to_list(batch)
+            docs = await self.games.find(query, fields).sort("_id", ASCENDING).to_list(batch)
             for d in docs:
-                yield str(d["_id"])
+                yield str(d["_id"]), int(d.get("likes_count", 0)), int(d.get("likes_pending", 0))
             if len(docs) < batch:
                 return
             last = str(docs[-1]["_id"])

@@ -13,7 +13,7 @@ from paletai.core.context import AppContext
 from paletai.core.errors import AppError, Forbidden, NotFound
 from paletai.db.client import Database
 from paletai.games.quota import PromptQuota
-from paletai.games.repository import GamesRepository
+from paletai.games.repository import GamesRepository, LikesRecount
 from paletai.games.schemas import (
     Author,
     FeedSort,
@@ -193,20 +193,27 @@ async def repair_likes(
     with a like op token left behind), or with `all_games` for every game."""
     repo = GamesRepository(db)
     result = LikesRepair(scope="all" if all_games else "pending")
-    ids = repo.all_game_ids() if all_games else _each(await repo.games_with_pending_likes(limit))
-    async for game_id in ids:
-        recount = await repo.recount_likes(game_id)
-        if recount is None:  # deleted meanwhile
-            continue
-        result.checked += 1
-        result.fixed += recount.fixed
-        result.unsettled += not recount.settled
+    if not all_games:
+        for game_id in await repo.games_with_pending_likes(limit):
+            _add(result, await repo.recount_likes(game_id))
+        return result
+    # One pass over the likes finds the games that disagree; only those are recounted (the
+    # recount re-checks each one, so likes arriving meanwhile are not mistaken for drift).
+    counted = await repo.likes_per_game()
+    async for game_id, stored, pending in repo.all_like_counters():
+        if stored == counted.get(game_id, 0) and not pending:
+            result.checked += 1
+        else:
+            _add(result, await repo.recount_likes(game_id))
     return result
 
 
-async def _each(ids: list[str]) -> AsyncIterator[str]:
-    for game_id in ids:
-        yield game_id
+def _add(result: LikesRepair, recount: LikesRecount | None) -> None:
+    if recount is None:  # the game was deleted meanwhile
+        return
+    result.checked += 1
+    result.fixed += recount.fixed
+    result.unsettled += not recount.settled
 
 
 async def _repair_likes_at_startup(db: Database) -> None:
