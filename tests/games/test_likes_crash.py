@@ -77,7 +77,7 @@ async def test_kill_9_under_like_traffic_then_restart_repairs_every_count(
         for i in range(USERS):
             user = await users.create(f"fan{i}@example.com", f"fan{i}", "unused-hash")
             tokens.append(create_access_token(user.id, SECRET, 60)[0])
-        await asyncio.to_thread(first.wait_ready)
+        await asyncio.to_thread(first.wait_ready, 60)
         started = time.monotonic()
         total = [0]
         traffic = [
@@ -95,7 +95,7 @@ async def test_kill_9_under_like_traffic_then_restart_repairs_every_count(
         killed = time.monotonic()
 
         second = ServerProcess(tmp_path, env, "serve2.log")
-        await asyncio.to_thread(second.wait_ready)
+        await asyncio.to_thread(second.wait_ready, 60)
         for _ in range(100):  # the start-up repair runs in the background
             repaired = await _counts(mongo_uri, db_name)
             if all(c == n and p == 0 for c, n, p in repaired.values()):
