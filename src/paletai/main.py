@@ -31,6 +31,7 @@ from paletai.core.maintenance import MaintenanceMiddleware
 from paletai.core.runtime import open_context
 from paletai.games.flows import game_workers
 from paletai.games.router import router as games_router
+from paletai.games.service import likes_repaired_in_background
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.router import router as tasks_router
 from paletai.notifications.router import router as notifications_router
@@ -60,7 +61,7 @@ async def _refresh_queue_depth(ctx: AppContext, every_seconds: float = 15.0) -> 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    async with open_context(settings) as ctx:
+    async with open_context(settings) as ctx, likes_repaired_in_background(ctx):
         app.state.ctx = ctx
         refresher = None
         if app.state.telemetry_on:

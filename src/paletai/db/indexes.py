@@ -17,6 +17,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("rank", DESCENDING)], unique=True, name="rank_unique"),
         IndexModel([("likes_count", DESCENDING), ("rank", DESCENDING)], name="popular"),
         IndexModel([("author_id", ASCENDING), ("rank", DESCENDING)], name="by_author"),
+        # Games whose likes_count a crash may have left stale (see GamesRepository.like).
+        IndexModel([("likes_pending", ASCENDING)], name="likes_pending"),
     ],
     "likes": [
         IndexModel([("game_id", ASCENDING), ("user_id", ASCENDING)], unique=True, name="like_once"),

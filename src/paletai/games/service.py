@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from paletai.core.context import AppContext
 from paletai.core.errors import AppError, Forbidden, NotFound
+from paletai.db.client import Database
 from paletai.games.quota import PromptQuota
-from paletai.games.repository import GamesRepository
-from paletai.games.schemas import Author, FeedSort, GameInDB, GamePage, GamePublic, LikeState
+from paletai.games.repository import GamesRepository, LikesRecount
+from paletai.games.schemas import (
+    Author,
+    FeedSort,
+    GameInDB,
+    GamePage,
+    GamePublic,
+    LikesRepair,
+    LikeState,
+)
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.schemas import Task
 from paletai.notifications.service import notify_liked
@@ -167,3 +179,65 @@ async def delete_game(ctx: AppContext, game_id: str, user: UserInDB) -> None:
             await ctx.store.delete(game.image_name)
         except Exception:  # noqa: BLE001 - the game is gone; a stray image is only logged
             log.warning("could not delete image %s of game %s", game.image_name, game_id)
+
+
+# At most this many marked games are recounted at start-up: a crash leaves a handful, so this
+# bounds the work without scanning the games collection at every boot.
+STARTUP_REPAIR_LIMIT = 1000
+
+
+async def repair_likes(
+    db: Database, *, all_games: bool = False, limit: int | None = None
+) -> LikesRepair:
+    """Recount `likes_count` from the likes: for the games a crash may have left stale (those
+    with a like op token left behind), or with `all_games` for every game."""
+    repo = GamesRepository(db)
+    result = LikesRepair(scope="all" if all_games else "pending")
+    if not all_games:
+        for game_id in await repo.games_with_pending_likes(limit):
+            _add(result, await repo.recount_likes(game_id))
+        return result
+    # One pass over the likes finds the games that disagree; only those are recounted (the
+    # recount re-checks each one, so likes arriving meanwhile are not mistaken for drift).
+    counted = await repo.likes_per_game()
+    async for game_id, stored, pending in repo.all_like_counters():
+        if stored == counted.get(game_id, 0) and not pending:
+            result.checked += 1
+        else:
+            _add(result, await repo.recount_likes(game_id))
+    return result
+
+
+def _add(result: LikesRepair, recount: LikesRecount | None) -> None:
+    if recount is None:  # the game was deleted meanwhile
+        return
+    result.checked += 1
+    result.fixed += recount.fixed
+    result.unsettled += not recount.settled
+
+
+async def _repair_likes_at_startup(db: Database) -> None:
+    try:
+        result = await repair_likes(db, limit=STARTUP_REPAIR_LIMIT)
+    except Exception:  # noqa: BLE001 - a failed repair must not stop the service; it is retried
+        log.warning("start-up likes repair failed; run `paletai db repair likes`", exc_info=True)
+        return
+    if result.checked:
+        log.info(
+            "likes repair: %d games checked, %d fixed, %d left for later",
+            result.checked,
+            result.fixed,
+            result.unsettled,
+        )
+
+
+@contextlib.asynccontextmanager
+async def likes_repaired_in_background(ctx: AppContext) -> AsyncIterator[None]:
+    """While the app runs: repair, in the background, the counters a crash left stale."""
+    task = asyncio.create_task(_repair_likes_at_startup(ctx.db))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

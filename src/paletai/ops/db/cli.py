@@ -501,5 +501,65 @@ async def _cutover_main(
     console.print("reverse sync stopped")
 
 
+# --- paletai db repair likes: the logic is games.service.repair_likes -------------------------
+repair_app = typer.Typer(help="Repair derived data from its source of truth.", no_args_is_help=True)
+db_app.add_typer(repair_app, name="repair")
+
+
+@repair_app.command("likes")
+def repair_likes_command(
+    uri: Annotated[
+        str | None, typer.Option("--uri", envvar="DB_PATH", help="MongoDB URI (default: DB_PATH).")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="DB_NAME", help="Database name (default: the URI's path)."),
+    ] = None,
+    all_games: Annotated[
+        bool, typer.Option("--all", help="Recount every game, not only the ones marked stale.")
+    ] = False,
+    json_out: JsonOut = None,
+) -> None:
+    """Recount `likes_count` from the likes: the games a crash may have left stale, or --all.
+
+    Safe while the service runs. Example: `paletai db repair likes --all --json repair.json`
+    """
+    # Imported here so this command stays one self-contained block of this file.
+    from pymongo.errors import ConnectionFailure
+
+    from paletai.db.client import database_name, describe_hosts, make_client
+    from paletai.games.schemas import LikesRepair
+    from paletai.games.service import repair_likes
+
+    if not uri:
+        _fail("no database: set DB_PATH (or pass --uri) to the MongoDB URI")
+
+    async def main() -> LikesRepair:
+        try:
+            client = make_client(uri)
+            name = database_name(uri, db)
+        except (PyMongoError, ValueError) as exc:
+            raise OpsError(f"bad MongoDB URI (DB_PATH / --uri): {exc}") from None
+        try:
+            return await repair_likes(client[name], all_games=all_games)
+        except ConnectionFailure as exc:
+            raise OpsError(
+                f"cannot reach MongoDB at {describe_hosts(uri)} ({type(exc).__name__}): "
+                "check DB_PATH / --uri and that the server is up"
+            ) from None
+        except PyMongoError as exc:
+            raise OpsError(f"likes repair failed in {name}: {str(exc)[:200]}") from None
+        finally:
+            await client.close()
+
+    result = _run(main())
+    console.print(
+        f"[green]likes repaired[/] ({result.scope}): {result.checked} games checked, "
+        f"{result.fixed} fixed"
+        + (f", {result.unsettled} still busy (run again)" if result.unsettled else "")
+    )
+    _write_json(json_out, result.model_dump())
+
+
 if __name__ == "__main__":
     db_app()
