@@ -1,11 +1,13 @@
 """`paletai migrate report`: the migration checklist, filled in with what was measured.
 
-Reads the `--json` results of the other commands found in a directory (each recognised by its
-content: `settings diff|export`, `db sync`, `db cutover`, `db verify`, `storage copy`,
-`migrate check|dns|load`, `migrate rehearse`) and writes the checklist as Markdown, phase by
-phase. Every item is ticked `[x]` (measured and passed), failed `[!]` (measured and failed) or left
-`[ ]` (no result in the directory says anything about it). Evidence is quoted from the files only:
-nothing is claimed that was not measured. Anything that looks like a secret is masked.
+Reads the `--json` results of the other commands found in a directory (each read by its
+`command` field with that command's model from ops/results.py: `settings diff|export`, `db sync`,
+`db cutover`, `db verify`, `storage copy`, `migrate check|dns|load`, `migrate rehearse`; a file
+that is not such a result is listed as unreadable, never guessed) and writes the checklist as
+Markdown, phase by phase. Every item is ticked `[x]` (measured and passed), failed `[!]`
+(measured and failed) or left `[ ]` (no result in the directory says anything about it).
+Evidence is quoted from the files only: nothing is claimed that was not measured. Anything that
+looks like a secret is masked.
 """
 
 from __future__ import annotations
@@ -17,23 +19,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
+from paletai.ops.checks import names
+from paletai.ops.results import MODELS, dump_result, parse_result
+
 Status = Literal["pass", "fail", "none"]
 MARKS: dict[Status, str] = {"pass": "[x]", "fail": "[!]", "none": "[ ]"}
 DOWNTIME_GOAL_MINUTES = 15.0
 RESPONSE_LIMIT_SECONDS = 2.0
 
-# Kinds of result file, in the order they are looked for.
-KINDS = (
-    "settings",
-    "sync",
-    "cutover",
-    "verify",
-    "storage",
-    "check",
-    "dns",
-    "load",
-    "rehearse",
-)
+# The kind of result each command's file gives the report (the section that reads it). Commands
+# left out (db backup, db restore, settings apply) are known, and say nothing the report asks.
+KIND_OF_COMMAND: dict[str, str] = {
+    "settings diff": "settings",
+    "settings export": "settings",
+    "db sync": "sync",
+    "db cutover": "cutover",
+    "db verify": "verify",
+    "storage copy": "storage",
+    "migrate check": "check",
+    "migrate dns": "dns",
+    "migrate load": "load",
+    "migrate rehearse": "rehearse",
+}
+KINDS = tuple(dict.fromkeys(KIND_OF_COMMAND.values()))
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(mongodb(?:\+srv)?://)[^/@\s]+@", re.I), r"\1****@"),
@@ -61,33 +71,14 @@ def mask_secrets(text: str) -> str:
 
 
 def classify(data: Any) -> str | None:
-    """Which command wrote this JSON (one of KINDS), or None."""
-    if not isinstance(data, dict):
-        return None
-    command = data.get("command")
-    if isinstance(command, str):
-        return {
-            "settings diff": "settings",
-            "settings export": "settings",
-            "migrate check": "check",
-            "migrate dns": "dns",
-            "migrate load": "load",
-            "migrate rehearse": "rehearse",
-        }.get(command)
-    if "write_pause_seconds" in data and "identical" in data:
-        return "cutover"
-    if "source_db" in data and "target_db" in data and isinstance(data.get("collections"), list):
-        return "verify"
-    if "caught_up" in data and isinstance(data.get("collections"), dict):
-        return "sync"
-    if isinstance(data.get("copy"), dict) and "copied" in data["copy"]:
-        return "storage"
-    return None
+    """The kind of result (one of KINDS) its `command` field names, or None: never guessed."""
+    command = data.get("command") if isinstance(data, dict) else None
+    return KIND_OF_COMMAND.get(command) if isinstance(command, str) else None
 
 
 @dataclass
 class Results:
-    """The newest result of each kind found in a directory, and what could not be read."""
+    """The newest result of each kind found in a directory, and what could not be read (why)."""
 
     found: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
@@ -97,24 +88,46 @@ class Results:
         return self.found.get(kind)
 
 
+def why_unreadable(data: Any) -> str | None:
+    """None when `data` is a result of a known command that fits its model; else, why not."""
+    command = data.get("command") if isinstance(data, dict) else None
+    if not isinstance(command, str):
+        return 'no "command" field: not the --json result of a paletai command'
+    if command not in MODELS:
+        return f'unknown command "{command}"'
+    try:
+        parse_result(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:]) or "(top level)"
+        return f"not a valid `{command}` result: {where}: {first['msg']}"
+    return None
+
+
 def load_results(directory: Path) -> Results:
     results = Results()
     paths = sorted(directory.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
     for path in paths:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            results.unreadable.append(path.name)
+        except (OSError, ValueError) as exc:
+            reason = "not JSON" if isinstance(exc, ValueError) else exc.strerror
+            results.unreadable.append(f"{path.name}: {reason}")
+            continue
+        why = why_unreadable(data)
+        if why is not None:
+            results.unreadable.append(f"{path.name}: {why}")
             continue
         kind = classify(data)
         if kind is None:
             continue
+        result = dump_result(parse_result(data))  # defaults filled in, shape checked
         if kind == "settings" and results.found.get("settings", {}).get("command") == (
             "settings diff"
         ):
-            if data.get("command") != "settings diff":
+            if result["command"] != "settings diff":
                 continue  # a diff says more than an export
-        results.found[kind] = data  # newest last: it wins
+        results.found[kind] = result  # newest last: it wins
         results.files[kind] = path.name
     return results
 
@@ -223,7 +236,9 @@ def _settings_section(r: Results) -> Section:
     else:
         evidence = f"{len(data.get('settings') or [])} settings exported"
     section.items.append(Item("Exported current app settings to file", "pass", evidence))
-    valid = [c for c in _checks(data).values() if str(c.get("name")).startswith("settings valid")]
+    valid = [
+        c for c in _checks(data).values() if str(c.get("name")).startswith(names.SETTINGS_VALID)
+    ]
     if valid:
         ok = all(bool(c.get("ok")) for c in valid)
         section.items.append(
@@ -378,31 +393,31 @@ def _check_section(r: Results) -> Section:
     src = "migrate check"
     section.items += [
         _from_check(
-            'Health endpoint: 200 OK, "status", "database", "api" healthy', data, src, "health"
+            'Health endpoint: 200 OK, "status", "database", "api" healthy', data, src, names.HEALTH
         ),
-        _from_check("Swagger UI loads correctly", data, src, "docs: Swagger UI"),
-        _from_check("All endpoints visible", data, src, "docs: openapi.json endpoints"),
-        _from_check("Registered new test user via /auth/register", data, src, "auth: register"),
+        _from_check("Swagger UI loads correctly", data, src, names.DOCS_SWAGGER),
+        _from_check("All endpoints visible", data, src, names.DOCS_OPENAPI),
+        _from_check("Registered new test user via /auth/register", data, src, names.AUTH_REGISTER),
         _from_check(
             "Logged in via /auth/login, JWT token received",
             data,
             src,
-            "auth: login (JSON)",
-            "auth: login (OAuth2 form)",
+            names.AUTH_LOGIN_JSON,
+            names.AUTH_LOGIN_FORM,
         ),
-        _from_check("Created game via /games: task ID received", data, src, "games: create"),
+        _from_check("Created game via /games: task ID received", data, src, names.GAMES_CREATE),
         _from_check(
-            "Polled task status until complete: game created", data, src, "games: generation"
+            "Polled task status until complete: game created", data, src, names.GAMES_GENERATION
         ),
-        _from_check("Verified game has image URL; image loads", data, src, "image: cover"),
-        _from_check("Game feed includes the created game", data, src, "feed: the game is listed"),
-        _from_check("Game is playable (sandboxed HTML)", data, src, "play: sandboxed HTML"),
-        _from_check("Liked game (idempotent)", data, src, "likes: like + unlike"),
+        _from_check("Verified game has image URL; image loads", data, src, names.IMAGE_COVER),
+        _from_check("Game feed includes the created game", data, src, names.FEED_LISTED),
+        _from_check("Game is playable (sandboxed HTML)", data, src, names.PLAY_SANDBOXED),
+        _from_check("Liked game (idempotent)", data, src, names.LIKES),
         _from_check(
             "Subscribed to notifications via /notifications/subscribe",
             data,
             src,
-            "notifications: subscribe",
+            names.NOTIFICATIONS,
         ),
     ]
     return section
@@ -415,13 +430,13 @@ def _dns_section(r: Results) -> Section:
         section.note = f"Host {data.get('target')}"
     src = "migrate dns"
     section.items += [
-        _from_check("Tested with nslookup", data, src, "dns: resolve host"),
-        _from_check("DNS record points at the new app", data, src, "dns: points at target"),
+        _from_check("Tested with nslookup", data, src, names.DNS_RESOLVE),
+        _from_check("DNS record points at the new app", data, src, names.DNS_POINTS_AT_TARGET),
         _from_check(
             "Tested with curl …/health: response from new server confirmed",
             data,
             src,
-            "http: the app answers on host",
+            names.HTTP_ANSWERS_ON_HOST,
         ),
     ]
     rehearse = r.get("rehearse")
@@ -444,12 +459,14 @@ def _load_section(r: Results) -> Section:
     section = Section("Phase 6: Monitoring & Verification (performance testing)")
     src = "migrate load"
     section.items.append(
-        _from_check("Created 5-10 test games", data, src, "games: create", prefix=True)
+        _from_check("Created 5-10 test games", data, src, names.GAMES_CREATE, prefix=True)
     )
-    section.items.append(_from_check("Test games generated", data, src, "games: generation"))
-    section.items.append(_from_check("All games have images", data, src, "games: images"))
-    section.items.append(_from_check("Feed loads quickly", data, src, "load: feed"))
-    section.items.append(_from_check("No timeouts or errors", data, src, "load: ", prefix=True))
+    section.items.append(_from_check("Test games generated", data, src, names.GAMES_GENERATION))
+    section.items.append(_from_check("All games have images", data, src, names.GAMES_IMAGES))
+    section.items.append(_from_check("Feed loads quickly", data, src, names.LOAD_FEED))
+    section.items.append(
+        _from_check("No timeouts or errors", data, src, names.LOAD_PREFIX, prefix=True)
+    )
     section.items.append(_response_item(data))
     return section
 
@@ -526,7 +543,7 @@ def _success_section(r: Results) -> Section:
     cutover, traffic = r.get("cutover"), (r.get("rehearse") or {}).get("traffic")
     section = Section("Success Criteria")
     section.items.append(
-        _from_check("Health endpoint returns 200 OK", check, "migrate check", "health")
+        _from_check("Health endpoint returns 200 OK", check, "migrate check", names.HEALTH)
     )
     if check is None:
         section.items.append(
@@ -544,7 +561,7 @@ def _success_section(r: Results) -> Section:
             )
         )
     db_item: Item
-    health = _checks(check).get("health")
+    health = _checks(check).get(names.HEALTH)
     if health is not None:
         db_item = _bool_item(
             "Database connectivity confirmed",
@@ -557,9 +574,9 @@ def _success_section(r: Results) -> Section:
         db_item = Item("Database connectivity confirmed", "none", "no result")
     section.items.append(db_item)
     section.items.append(
-        _from_check("Game creation working", check, "migrate check", "games: generation")
+        _from_check("Game creation working", check, "migrate check", names.GAMES_GENERATION)
     )
-    image = _checks(check).get("image: cover")
+    image = _checks(check).get(names.IMAGE_COVER)
     if image is None:
         section.items.append(
             Item("Image upload to Blob Storage working", "none", "no `migrate check` image check")
@@ -592,9 +609,9 @@ def _success_section(r: Results) -> Section:
             "Users can log in and use the app",
             check,
             "migrate check",
-            "auth: login (JSON)",
-            "feed: the game is listed",
-            "likes: like + unlike",
+            names.AUTH_LOGIN_JSON,
+            names.FEED_LISTED,
+            names.LIKES,
         )
     )
     section.items.append(
@@ -677,8 +694,8 @@ class Report:
         if self.results.files:
             used = ", ".join(f"`{name}`" for name in sorted(self.results.files.values()))
             lines.append(f"From: {used}.")
-        if self.results.unreadable:
-            lines.append(f"Unreadable (ignored): {', '.join(self.results.unreadable)}.")
+        for why in self.results.unreadable:
+            lines.append(f"Unreadable (ignored): {why}.")
         rehearse = self.results.get("rehearse")
         if rehearse is not None and rehearse.get("seconds") is not None:
             lines.append(

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from paletai.ops.cli import console
 from paletai.ops.report.checklist import write_report
-
-console = Console()
 
 
 def report_command(
