@@ -205,3 +205,28 @@ def test_the_rehearsal_traffic_figures(tmp_path: Path) -> None:
     assert "2 missing on the new side" in markdown
     assert _line(markdown, "Writes refused only during the pause").startswith("- [!]")
     assert "1 of them outside the pause" in markdown
+
+
+def test_a_file_with_an_unknown_command_is_unreadable_not_guessed(tmp_path: Path) -> None:
+    results = fixtures.all_results()
+    del results["db-sync.json"]
+    directory = fixtures.write(tmp_path / "results", results)
+    sync = dump_result(fixtures.db_sync())
+    # Shaped like a sync result, but no command says so: the report must not guess.
+    (directory / "old-sync.json").write_text(
+        json.dumps({k: v for k, v in sync.items() if k != "command"})
+    )
+    (directory / "typo.json").write_text(json.dumps({**sync, "command": "db snyc"}))
+    (directory / "newer.json").write_text(json.dumps({**sync, "schema_version": 2}))
+    (directory / "invalid.json").write_text(json.dumps({**sync, "caught_up": "maybe"}))
+    code, _, markdown = _run(directory)
+    assert code == 0
+    line = _line(markdown, "Set up MongoDB replication/sync")
+    assert line.startswith("- [ ]")
+    assert "no `db sync` result" in line
+    assert 'Unreadable (ignored): old-sync.json: no "command" field' in markdown
+    assert 'Unreadable (ignored): typo.json: unknown command "db snyc"' in markdown
+    assert "Unreadable (ignored): newer.json: not a valid `db sync` result" in markdown
+    assert "schema_version 2" in _line(markdown, "newer.json")
+    assert "invalid.json: not a valid `db sync` result: caught_up" in markdown
+    assert "db-sync.json" not in markdown

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 SCHEMA_VERSION = 1
 
 
+def _absent_when_none() -> Any:
+    """A field the command writes only when it has a value (absent, not null, otherwise)."""
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
 class _Shape(BaseModel):
     # Undeclared keys are refused, so a result can only carry what its model says.
     model_config = ConfigDict(extra="forbid")
@@ -219,20 +224,20 @@ class MigrateCheckResult(CheckResult):
     command: Literal["migrate check"] = "migrate check"
     test_email: str | None = None
     prompt: str | None = None
-    version: str | None = None
-    image_location: str | None = None
+    version: str | None = _absent_when_none()
+    image_location: str | None = _absent_when_none()
     task_id: str | None = None
     game_id: str | None = None
-    kept_game_id: str | None = None
+    kept_game_id: str | None = _absent_when_none()
 
 
 class MigrateDnsResult(CheckResult):
     command: Literal["migrate dns"] = "migrate dns"
-    cname_chain: list[str] | None = None
-    note: str | None = None
-    host_addresses: list[str] | None = None
-    target_addresses: list[str] | None = None
-    url: str | None = None
+    cname_chain: list[str] | None = _absent_when_none()
+    note: str | None = _absent_when_none()
+    host_addresses: list[str] | None = _absent_when_none()
+    target_addresses: list[str] | None = _absent_when_none()
+    url: str | None = _absent_when_none()
 
 
 class LoadGame(_Shape):
@@ -272,7 +277,7 @@ class LoadFigures(_Shape):
 class MigrateLoadResult(CheckResult):
     command: Literal["migrate load"] = "migrate load"
     games: list[LoadGame] = []
-    load: LoadFigures | None = None
+    load: LoadFigures | None = _absent_when_none()
 
 
 class ShownSetting(_Shape):
@@ -296,9 +301,9 @@ class AddedOrRemovedSetting(_Shape):
 class ChangedSetting(_Shape):
     name: str
     secret: bool
-    old: str | None = None
-    new: str | None = None
-    slotSetting: list[bool] | None = None  # az's own name
+    old: str | None = _absent_when_none()
+    new: str | None = _absent_when_none()
+    slotSetting: list[bool] | None = _absent_when_none()  # az's own name
 
 
 class SettingsDiffFigures(_Shape):
@@ -328,7 +333,7 @@ class SettingsApplyResult(CheckResult):
     dry_run: bool = False
     settings: list[ShownSetting] = []
     validation: dict[str, SettingsValidation] = {}
-    az_argv: list[str] | None = None
+    az_argv: list[str] | None = _absent_when_none()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,7 +365,7 @@ class RehearsalStep(_Shape):
     step: str
     at_seconds: float
     seconds: float = 0.0
-    attempts: int | None = None
+    attempts: int | None = _absent_when_none()
 
 
 class RehearseResult(OpsResult):

@@ -769,7 +769,10 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
         live_since = time.monotonic()
 
         with timeline.step("settings: export the old app's, derive the new app's, diff"):
-            old_file, new_file = work / "old-app-settings.json", work / "new-app-settings.json"
+            # Inputs, not results: kept out of the folder `migrate report` reads.
+            inputs = work / "settings"
+            inputs.mkdir(exist_ok=True)
+            old_file, new_file = inputs / "old-app-settings.json", inputs / "new-app-settings.json"
             for path, values in ((old_file, old_settings), (new_file, new_settings)):
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as fh:
