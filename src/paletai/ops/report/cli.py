@@ -31,9 +31,10 @@ def report_command(
 
     Reads every `*.json` in DIR written with `--json` by `settings diff`, `db sync`,
     `db cutover`, `db verify`, `storage copy`, `migrate check`, `migrate dns`, `migrate load`
-    (and `migrate rehearse`), recognised by content; missing ones leave their items "not
-    measured". Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with
-    the measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
+    (and `migrate rehearse`), each read by its `command` field (a file that is not such a result
+    is listed as unreadable, never guessed); missing ones leave their items "not measured".
+    Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with the
+    measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
 
         paletai migrate report --dir ./migration-day --out migration-report.md
     """
