@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from paletai.db.client import make_client
 from paletai.db.embedded import free_port
 from paletai.ops.azure.settings_cli import settings_app
 from paletai.ops.checks import dns as migrate_dns
+from paletai.ops.checks import names
 from paletai.ops.checks.cli import migrate_app
+from paletai.ops.checks.phase4 import Check, CheckReport
+from paletai.ops.cli import finish_checks
 from paletai.ops.db.cli import db_app
 from paletai.ops.results import MODELS, SCHEMA_VERSION, DbBackupResult, parse_result
 from tests.ops.conftest import game_doc, with_db
@@ -195,3 +199,19 @@ def test_settings_commands_write_their_declared_json(tmp_path: Path) -> None:
         data = read_result(out, command)
         assert "mongodb://u:p@" not in out.read_text()  # secrets stay masked
         assert data["checks"], data
+
+
+def test_a_value_its_model_cannot_hold_ends_the_command_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = CheckReport("migrate check", "http://127.0.0.1:1")
+    report.add(Check(names.HEALTH, True, 0.01, "healthy"))
+    report.extra["version"] = {"major": 1}  # a server's odd /health answer
+    out = tmp_path / "check.json"
+    with pytest.raises(typer.Exit) as exit_info:
+        finish_checks(report, out)
+    assert exit_info.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert "migrate check: cannot write --json: version" in err
+    assert "Traceback" not in err
+    assert not out.exists()

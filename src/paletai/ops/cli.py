@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.markup import escape
@@ -57,7 +58,14 @@ def write_json(path: Path | None, result: OpsResult) -> None:
 def finish_checks(report: CheckReport, json_out: Path | None) -> None:
     """End a check command: its summary line, its `--json`, exit 1 unless every check passed."""
     print_summary(console, report)
-    write_json(json_out, report.result())
+    try:
+        result = report.result()
+    except ValidationError as exc:
+        # A value the server sent that the result cannot hold: say so, keep the verdict.
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        fail(f"{report.command}: cannot write --json: {where}: {first['msg']}", 1)
+    write_json(json_out, result)
     if json_out is not None:
         console.print(f"report written to {escape(str(json_out))}")
     if not report.ok:

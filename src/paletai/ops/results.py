@@ -399,24 +399,33 @@ AnyResult = Annotated[
     Field(discriminator="command"),
 ]
 _ANY_RESULT: TypeAdapter[AnyResult] = TypeAdapter(AnyResult)
-# The model of each command, by the name in its `command` field.
-MODELS: dict[str, type[OpsResult]] = {
+# The model of each command, by the name in its `command` field (the check reports apart: a
+# CheckReport becomes one of them).
+CHECK_MODELS: dict[str, type[CheckResult]] = {
     model.model_fields["command"].default: model
     for model in (
-        DbBackupResult,
-        DbRestoreResult,
-        DbVerifyResult,
-        DbSyncResult,
-        DbCutoverResult,
-        StorageCopyResult,
         MigrateCheckResult,
         MigrateDnsResult,
         MigrateLoadResult,
         SettingsExportResult,
         SettingsDiffResult,
         SettingsApplyResult,
-        RehearseResult,
     )
+}
+MODELS: dict[str, type[OpsResult]] = {
+    **{
+        model.model_fields["command"].default: model
+        for model in (
+            DbBackupResult,
+            DbRestoreResult,
+            DbVerifyResult,
+            DbSyncResult,
+            DbCutoverResult,
+            StorageCopyResult,
+            RehearseResult,
+        )
+    },
+    **CHECK_MODELS,
 }
 
 

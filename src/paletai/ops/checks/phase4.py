@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from paletai.ops.checks import names
-from paletai.ops.results import MODELS, CheckResult
+from paletai.ops.results import CHECK_MODELS, CheckResult
 
 USER_AGENT = "paletai-migrate"
 DEFAULT_PROMPT = "Create a simple snake game"
@@ -105,7 +105,6 @@ class CheckReport:
 
     def result(self) -> CheckResult:
         """The command's declared `--json` result (results.py); `extra` must fit its model."""
-        model = MODELS[self.command]
         data = {
             "command": self.command,
             "target": self.target,
@@ -115,9 +114,7 @@ class CheckReport:
             "checks": [asdict(c) for c in self.checks],
             **self.extra,
         }
-        result = model.model_validate(data)
-        assert isinstance(result, CheckResult)
-        return result
+        return CHECK_MODELS[self.command].model_validate(data)
 
 
 def print_check(console: Console, check: Check) -> None:
