@@ -43,7 +43,7 @@ def _line(markdown: str, text: str) -> str:
     return lines[0]
 
 
-def test_every_kind_is_recognised_by_content() -> None:
+def test_every_kind_is_recognised_by_its_command() -> None:
     kinds = {name: classify(dump_result(data)) for name, data in fixtures.ALL.items()}
     assert kinds == {
         "settings-diff.json": "settings",
