@@ -79,6 +79,8 @@ def run_copy(tmp_path: Path, *args: str) -> dict[str, Any]:
     result = runner.invoke(storage_app, ["copy", *args, "--json", str(out)])
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(out.read_text())
+    assert data["command"] == "storage copy"
+    assert data["schema_version"] == 1
     return data
 
 

@@ -224,6 +224,7 @@ def test_repair_command_reports_checked_and_fixed(
     assert "2 games checked, 1 fixed" in every.output
     assert json.loads(out.read_text()) == {
         "command": "db repair likes",
+        "schema_version": 1,
         "scope": "all",
         "checked": 2,
         "fixed": 1,

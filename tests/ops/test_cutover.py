@@ -185,6 +185,8 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
         ops = await writer.finish()
         assert out.exists(), log.read_text()
         report = json.loads(out.read_text())
+        assert report["command"] == "db cutover"
+        assert report["schema_version"] == 1
         assert report["identical"] is True
         assert report["method"] == "maintenance"
         assert report["write_pause_seconds"] > 0

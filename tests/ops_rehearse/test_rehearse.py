@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from paletai.cli import app as paletai_app
 from paletai.ops.rehearse import harness as rehearse_module
+from paletai.ops.results import parse_result
 
 runner = CliRunner()
 
@@ -72,6 +73,12 @@ def test_the_whole_migration_under_live_traffic(tmp_path: Path) -> None:
         assert traffic["acknowledged_games"] + traffic["acknowledged_likes"] > 0
         assert traffic["by_target"]["old"] > 0
         assert traffic["by_target"]["new"] > 0
+
+        for path in workdir.glob("*.json"):  # every result names its command and version
+            result = json.loads(path.read_text())
+            assert result["schema_version"] == 1, path.name
+            assert parse_result(result).command == result["command"]
+        assert "Unreadable" not in report
 
         cutover = json.loads((workdir / "db-cutover.json").read_text())
         assert cutover["identical"] is True

@@ -11,6 +11,14 @@ from typer.testing import CliRunner
 
 from paletai.cli import app as paletai_app
 from paletai.ops.report.checklist import build_report, classify, mask_secrets
+from paletai.ops.results import (
+    CountedCollection,
+    DbCutoverResult,
+    DbVerifyResult,
+    MigrateCheckResult,
+    StorageCopyResult,
+    dump_result,
+)
 from tests.ops_rehearse import fixtures
 
 runner = CliRunner()
@@ -35,8 +43,8 @@ def _line(markdown: str, text: str) -> str:
     return lines[0]
 
 
-def test_every_kind_is_recognised_by_content() -> None:
-    kinds = {name: classify(data) for name, data in fixtures.ALL.items()}
+def test_every_kind_is_recognised_by_its_command() -> None:
+    kinds = {name: classify(dump_result(data)) for name, data in fixtures.ALL.items()}
     assert kinds == {
         "settings-diff.json": "settings",
         "db-sync.json": "sync",
@@ -91,8 +99,9 @@ def test_all_passed_with_the_measured_evidence(tmp_path: Path) -> None:
 def test_a_failed_verify_fails_the_report(tmp_path: Path) -> None:
     results = fixtures.all_results()
     verify = results["db-verify.json"]
-    verify["collections"][0] = fixtures._coll("games", 10000, missing=3)
-    verify["identical"] = False
+    assert isinstance(verify, DbVerifyResult)
+    verify.collections[0] = fixtures._coll("games", 10000, missing=3)
+    verify.identical = False
     directory = fixtures.write(tmp_path / "results", results)
     code, output, markdown = _run(directory)
     assert code == 1
@@ -143,16 +152,19 @@ def test_no_secret_reaches_the_report(tmp_path: Path) -> None:
     results = fixtures.all_results()
     password, key = "s3cr3t-Pa55word", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3A="
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMzQ1In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
-    results["db-cutover.json"]["collections"].append(
-        {"name": "users", "source": 1000, "target": 1000}
-    )
+    cutover = results["db-cutover.json"]
+    assert isinstance(cutover, DbCutoverResult)
+    cutover.collections.append(CountedCollection(name="users", source=1000, target=1000))
     check = results["migrate-check.json"]
-    check["target"] = f"mongodb+srv://admin:{password}@cluster0.example.net/paletai"
-    check["checks"][0]["detail"] = (
+    assert isinstance(check, MigrateCheckResult)
+    check.target = f"mongodb+srv://admin:{password}@cluster0.example.net/paletai"
+    check.checks[0].detail = (
         f"healthy; AccountKey={key}; Authorization: Bearer {jwt}; "
         "OPENAI sk-proj-abcdefghijklmnop1234"
     )
-    results["storage-copy.json"]["copy"]["destination"] = (
+    storage = results["storage-copy.json"]
+    assert isinstance(storage, StorageCopyResult)
+    storage.copy_.destination = (
         "https://newacct.blob.core.windows.net/game-images?sv=2024-01-01&sig=abcDEF123%2Bxyz"
     )
     directory = fixtures.write(tmp_path / "results", results)
@@ -172,7 +184,8 @@ def test_mask_secrets_leaves_ordinary_text_alone() -> None:
 
 def test_the_rehearsal_traffic_figures(tmp_path: Path) -> None:
     results = fixtures.all_results()
-    results["rehearse.json"] = json.loads(json.dumps(fixtures.REHEARSE))
+    rehearsal = fixtures.rehearse()
+    results["rehearse.json"] = rehearsal
     code, _, markdown = _run(fixtures.write(tmp_path / "ok", results))
     assert code == 0
     assert _line(markdown, "No acknowledged write lost").startswith("- [x]")
@@ -183,11 +196,37 @@ def test_the_rehearsal_traffic_figures(tmp_path: Path) -> None:
     assert "write pause measured by db cutover: 23.1 s" in downtime
     assert "every live read answered" in downtime
 
-    lost = results["rehearse.json"]["traffic"]
-    lost.update(lost_writes=2, refused_outside_pause=1)
+    assert rehearsal.traffic is not None
+    rehearsal.traffic.lost_writes = 2
+    rehearsal.traffic.refused_outside_pause = 1
     code, _, markdown = _run(fixtures.write(tmp_path / "lost", results))
     assert code == 1
     assert _line(markdown, "No acknowledged write lost").startswith("- [!]")
     assert "2 missing on the new side" in markdown
     assert _line(markdown, "Writes refused only during the pause").startswith("- [!]")
     assert "1 of them outside the pause" in markdown
+
+
+def test_a_file_with_an_unknown_command_is_unreadable_not_guessed(tmp_path: Path) -> None:
+    results = fixtures.all_results()
+    del results["db-sync.json"]
+    directory = fixtures.write(tmp_path / "results", results)
+    sync = dump_result(fixtures.db_sync())
+    # Shaped like a sync result, but no command says so: the report must not guess.
+    (directory / "old-sync.json").write_text(
+        json.dumps({k: v for k, v in sync.items() if k != "command"})
+    )
+    (directory / "typo.json").write_text(json.dumps({**sync, "command": "db snyc"}))
+    (directory / "newer.json").write_text(json.dumps({**sync, "schema_version": 2}))
+    (directory / "invalid.json").write_text(json.dumps({**sync, "caught_up": "maybe"}))
+    code, _, markdown = _run(directory)
+    assert code == 0
+    line = _line(markdown, "Set up MongoDB replication/sync")
+    assert line.startswith("- [ ]")
+    assert "no `db sync` result" in line
+    assert 'Unreadable (ignored): old-sync.json: no "command" field' in markdown
+    assert 'Unreadable (ignored): typo.json: unknown command "db snyc"' in markdown
+    assert "Unreadable (ignored): newer.json: not a valid `db sync` result" in markdown
+    assert "schema_version 2" in _line(markdown, "newer.json")
+    assert "invalid.json: not a valid `db sync` result: caught_up" in markdown
+    assert "db-sync.json" not in markdown

@@ -83,7 +83,6 @@ FeedSort = Literal["newest", "popular"]
 class LikesRepair(BaseModel):
     """What a reconcile of `likes_count` did (`paletai db repair likes --json` writes it)."""
 
-    command: str = "db repair likes"
     scope: Literal["pending", "all"]
     checked: int = 0
     fixed: int = 0

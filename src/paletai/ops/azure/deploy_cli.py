@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from paletai.ops.azure import deploy as ops
+from paletai.ops.cli import fail
 
 deploy_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -55,18 +56,13 @@ def deploy() -> None:
     """Azure deployment commands (a group, also when it has a single command)."""
 
 
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(1)
-
-
 def _az(
     subscription: str | None, redact: tuple[str, ...] = (), *, dry_run: bool = False
 ) -> ops.AzCli:
     try:
         return ops.AzCli.locate(subscription, redact, dry_run=dry_run)
     except ops.DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
 
 
 @deploy_app.command("infra")
@@ -110,7 +106,7 @@ def infra(
         secrets = ops.secrets_from_environment(os.environ)
         overrides = ops.parse_overrides(set_values or [])
     except ops.DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     name = deployment_name or "paletai-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     request = ops.InfraRequest(
         resource_group=resource_group,
@@ -125,7 +121,7 @@ def infra(
         try:
             changes = ops.what_if_infra(az, request, secrets)
         except ops.DeployError as exc:
-            _fail(str(exc))
+            fail(str(exc), 1)
         if dry_run:
             return
         table = Table("change", "resource", title=f"what-if of {name} in {resource_group}")
@@ -139,7 +135,7 @@ def infra(
     try:
         result = ops.deploy_infra(az, request, secrets)
     except ops.DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if dry_run:
         return
     table = Table("output", "value", title=f"deployment {name}")
@@ -170,7 +166,7 @@ def package(
         project = root if root is not None else ops.find_project_root(Path.cwd())
         report = ops.build_package(project, out_path)
     except ops.DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     out.print(f"{escape(str(report.path))}: {len(report.files)} files, {report.size:,} bytes")
 
 
@@ -191,7 +187,7 @@ def app(
     try:
         ops.deploy_app(az, name, resource_group, zip_path)
     except ops.DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if dry_run:
         return
     out.print(f"deployed {escape(str(zip_path))} to {escape(name)}")
@@ -212,7 +208,7 @@ def _change_state(
     try:
         state = ops.set_app_state(az, name, resource_group, action)
     except ops.DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if dry_run:
         return
     out.print(f"{escape(name)}: {escape(state)}")

@@ -12,10 +12,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -31,7 +30,9 @@ from paletai.ops.azure.settings import (
     parse_settings,
     validate_settings,
 )
-from paletai.ops.checks.phase4 import Check, CheckReport, print_check, print_summary
+from paletai.ops.checks import names
+from paletai.ops.checks.phase4 import Check, CheckReport, print_check
+from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
 settings_app = typer.Typer(
     help=(
@@ -42,17 +43,6 @@ settings_app = typer.Typer(
     add_completion=False,
     rich_markup_mode="markdown",
 )
-console = Console()
-
-JsonOut = Annotated[
-    Path | None,
-    typer.Option("--json", help="Also write the result as JSON (secrets masked) to this file."),
-]
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _read(source: str) -> list[AppSetting]:
@@ -60,11 +50,11 @@ def _read(source: str) -> list[AppSetting]:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot read {source}: {exc.strerror}")
+        fail(f"cannot read {source}: {exc.strerror}")
     try:
         return parse_settings(text, "stdin" if source == "-" else source)
     except SettingsFileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _table(settings: Sequence[AppSetting], title: str) -> Table:
@@ -82,7 +72,7 @@ def _validation_checks(report: CheckReport, validation: Validation, label: str) 
     detail = "PaletAI's Settings accept these values"
     if validation.problems:
         detail = "; ".join(validation.problems)
-    report.add(Check(f"settings valid ({label})", not validation.problems, 0.0, detail))
+    report.add(Check(f"{names.SETTINGS_VALID} ({label})", not validation.problems, 0.0, detail))
     if validation.unknown:
         console.print(
             f"     not read by PaletAI (kept as they are): {escape(', '.join(validation.unknown))}",
@@ -92,13 +82,6 @@ def _validation_checks(report: CheckReport, validation: Validation, label: str) 
         "problems": validation.problems,
         "not_read_by_paletai": validation.unknown,
     }
-
-
-def _finish(report: CheckReport, json_out: Path | None) -> None:
-    print_summary(console, report)
-    report.write_json(json_out)
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 def _shown(settings: Sequence[AppSetting]) -> list[dict[str, Any]]:
@@ -143,7 +126,7 @@ def export(
             fh.write(dump_settings(settings))
         report.add(Check("written", True, 0.0, f"{len(settings)} settings -> {out} (mode 0600)"))
     _validation_checks(report, validate_settings(settings), source)
-    _finish(report, json_out)
+    finish_checks(report, json_out)
 
 
 @settings_app.command("diff")
@@ -193,7 +176,7 @@ def diff(
     if strict:
         report.add(Check("no differences (--strict)", result.empty, 0.0, "see the table above"))
     _validation_checks(report, validate_settings(after), new)
-    _finish(report, json_out)
+    finish_checks(report, json_out)
 
 
 @settings_app.command("apply")
@@ -231,19 +214,19 @@ def apply(
     report.extra["settings"] = _shown(settings)
     if validation.problems and not force:
         console.print("not applied: fix the problems above (or --force)")
-        _finish(report, json_out)
+        finish_checks(report, json_out)
     if dry_run:
         console.print(_table(settings, f"would set {len(settings)} settings on {escape(app)}"))
         shown = " ".join(az_set_command(app, resource_group, "<0600 temp file>", slot))
         console.print(f"would run: {escape(shown)}")
         report.add(Check("dry run", True, 0.0, f"{len(settings)} settings, nothing changed"))
-        _finish(report, json_out)
+        finish_checks(report, json_out)
         return
     try:
         result = apply_settings(settings, app, resource_group, slot)
     except AzError as exc:
         report.add(Check("az webapp config appsettings set", False, 0.0, str(exc)))
-        _finish(report, json_out)
+        finish_checks(report, json_out)
         return
     missing = sorted({s.name for s in settings} - set(result.names_set))
     detail = f"{len(settings)} settings set on {app}"
@@ -253,4 +236,4 @@ def apply(
         Check("az webapp config appsettings set", not (result.names_set and missing), 0.0, detail)
     )
     report.extra["az_argv"] = result.argv
-    _finish(report, json_out)
+    finish_checks(report, json_out)

@@ -7,11 +7,9 @@ Each prints one PASS/FAIL line per check and a summary, exits 0 only when every 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -23,9 +21,9 @@ from paletai.ops.checks.phase4 import (
     CheckReport,
     normalise_base_url,
     print_check,
-    print_summary,
     run_phase4,
 )
+from paletai.ops.cli import JsonOut, console, finish_checks
 
 migrate_app = typer.Typer(
     help=(
@@ -37,11 +35,6 @@ migrate_app = typer.Typer(
     add_completion=False,
     rich_markup_mode="markdown",
 )
-console = Console()
-
-JsonOut = Annotated[
-    Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
-]
 
 
 def _base_url(url: str) -> str:
@@ -49,15 +42,6 @@ def _base_url(url: str) -> str:
         return normalise_base_url(url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="URL") from None
-
-
-def _finish(report: CheckReport, json_out: Path | None) -> None:
-    print_summary(console, report)
-    report.write_json(json_out)
-    if json_out is not None:
-        console.print(f"report written to {escape(str(json_out))}")
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 @migrate_app.command()
@@ -120,7 +104,7 @@ def check(
         console.print(f"     task {status:<9} stage {stage:<12} at {seconds:5.1f} s")
 
     run_phase4(options, report, on_stage)
-    _finish(report, json_out)
+    finish_checks(report, json_out)
 
 
 @migrate_app.command()
@@ -197,7 +181,7 @@ def load(
             f"p50 {load_figures['p50_ms']} ms, p95 {load_figures['p95_ms']} ms, "
             f"p99 {load_figures['p99_ms']} ms"
         )
-    _finish(report, json_out)
+    finish_checks(report, json_out)
 
 
 @migrate_app.command()
@@ -250,4 +234,4 @@ def dns(
     note = report.extra.get("note")
     if note:
         console.print(f"     note: {escape(str(note))}")
-    _finish(report, json_out)
+    finish_checks(report, json_out)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from paletai.ops.checks import names
 from paletai.ops.checks.phase4 import (
     USER_AGENT,
     Aborted,
@@ -134,9 +135,9 @@ def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
         return f"{detail}, version {version}"
 
     try:
-        run_step(report, "dns: resolve host", resolve_host, fatal=True)
-        run_step(report, "dns: points at target", points_at_target)
-        run_step(report, "http: the app answers on host", http_answers)
+        run_step(report, names.DNS_RESOLVE, resolve_host, fatal=True)
+        run_step(report, names.DNS_POINTS_AT_TARGET, points_at_target)
+        run_step(report, names.HTTP_ANSWERS_ON_HOST, http_answers)
     except Aborted:
         pass
     report.seconds = time.perf_counter() - started

@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from paletai.ops.checks import names as check_names
 from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
     POLL_SECONDS,
@@ -153,23 +154,25 @@ async def run_load(
         api = _Api(http, options.base_url)
         games: list[_Game] = []
         try:
-            await _step(report, "health", lambda: _health(api), fatal=True)
+            await _step(report, check_names.HEALTH, lambda: _health(api), fatal=True)
             await _step(
                 report,
-                f"games: create {options.games}",
+                f"{check_names.GAMES_CREATE} {options.games}",
                 lambda: _create_games(api, options.games, games),
                 fatal=True,
             )
             say(f"polling {len(games)} generation tasks (up to {options.timeout:g} s)")
-            await _step(report, "games: generation", lambda: _poll_games(api, games, options, say))
-            await _step(report, "games: images", lambda: _check_images(api, games))
+            await _step(
+                report, check_names.GAMES_GENERATION, lambda: _poll_games(api, games, options, say)
+            )
+            await _step(report, check_names.GAMES_IMAGES, lambda: _check_images(api, games))
             await _read_load(api, games, options, report, say, on_read or (lambda: None))
         except Aborted:
             pass
         finally:
             done = [g for g in games if g.game_id and g.status == "succeeded"]
             if done and not options.keep:
-                await _step(report, "cleanup: delete the test games", lambda: _delete(api, done))
+                await _step(report, check_names.CLEANUP_GAMES, lambda: _delete(api, done))
         report.extra["games"] = [
             {
                 "task_id": g.task_id,
@@ -371,10 +374,10 @@ async def _read_load(
         )
         if summary["error_samples"]:
             line += " (" + "; ".join(summary["error_samples"]) + ")"
-        report.add(Check(f"load: {name}", summary["errors"] == 0, 0.0, line))
+        report.add(Check(f"{check_names.LOAD_PREFIX}{name}", summary["errors"] == 0, 0.0, line))
     report.add(
         Check(
-            "load: all requests done",
+            check_names.LOAD_ALL_DONE,
             done == options.requests,
             round(wall, 3),
             f"{done}/{options.requests} in {wall:.1f} s ({done / wall if wall else 0:.1f} req/s)"
@@ -383,7 +386,7 @@ async def _read_load(
     )
     report.add(
         Check(
-            f"load: average response time < {AVERAGE_LIMIT_SECONDS:g} s",
+            f"{check_names.LOAD_AVERAGE}{AVERAGE_LIMIT_SECONDS:g} s",
             bool(all_latencies) and mean < AVERAGE_LIMIT_SECONDS,
             0.0,
             f"average {1000 * mean:.0f} ms over {done} requests (the checklist's criterion)",

@@ -13,13 +13,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from rich.console import Console
 from rich.markup import escape
+
+from paletai.ops.checks import names
+from paletai.ops.results import CHECK_MODELS, CheckResult
 
 USER_AGENT = "paletai-migrate"
 DEFAULT_PROMPT = "Create a simple snake game"
@@ -101,8 +103,9 @@ class CheckReport:
             self.echo(check)
         return check
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def result(self) -> CheckResult:
+        """The command's declared `--json` result (results.py); `extra` must fit its model."""
+        data = {
             "command": self.command,
             "target": self.target,
             "ok": self.ok,
@@ -111,10 +114,7 @@ class CheckReport:
             "checks": [asdict(c) for c in self.checks],
             **self.extra,
         }
-
-    def write_json(self, path: Path | None) -> None:
-        if path is not None:
-            path.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n")
+        return CHECK_MODELS[self.command].model_validate(data)
 
 
 def print_check(console: Console, check: Check) -> None:
@@ -497,7 +497,7 @@ def run_phase4(
             pass
         finally:
             if state.game_id and not options.keep:
-                run_step(report, "cleanup: delete the test game", lambda: _delete_game(api, state))
+                run_step(report, names.CLEANUP_GAME, lambda: _delete_game(api, state))
             elif state.game_id:
                 report.extra["kept_game_id"] = state.game_id
     report.extra.update(task_id=state.task_id, game_id=state.game_id)
@@ -671,21 +671,21 @@ def _phase4_steps(
             raise CheckFailed(f"unsubscribe answered {body}")
         return "subscribed and unsubscribed a test player id"
 
-    run_step(report, "health", health, fatal=True)
-    run_step(report, "docs: Swagger UI", docs)
-    run_step(report, "docs: openapi.json endpoints", openapi)
-    run_step(report, "auth: register", register, fatal=True)
-    run_step(report, "auth: login (JSON)", login, fatal=True)
-    run_step(report, "auth: login (OAuth2 form)", login_form)
-    run_step(report, "auth: /auth/me", me)
-    run_step(report, "games: create", create, fatal=True)
-    run_step(report, "games: generation", generation, fatal=True)
-    run_step(report, "games: the game", game, fatal=True)
-    run_step(report, "image: cover", image)
-    run_step(report, "play: sandboxed HTML", play)
-    run_step(report, "feed: the game is listed", feed)
-    run_step(report, "likes: like + unlike", like)
-    run_step(report, "notifications: subscribe", notifications)
+    run_step(report, names.HEALTH, health, fatal=True)
+    run_step(report, names.DOCS_SWAGGER, docs)
+    run_step(report, names.DOCS_OPENAPI, openapi)
+    run_step(report, names.AUTH_REGISTER, register, fatal=True)
+    run_step(report, names.AUTH_LOGIN_JSON, login, fatal=True)
+    run_step(report, names.AUTH_LOGIN_FORM, login_form)
+    run_step(report, names.AUTH_ME, me)
+    run_step(report, names.GAMES_CREATE, create, fatal=True)
+    run_step(report, names.GAMES_GENERATION, generation, fatal=True)
+    run_step(report, names.GAMES_THE_GAME, game, fatal=True)
+    run_step(report, names.IMAGE_COVER, image)
+    run_step(report, names.PLAY_SANDBOXED, play)
+    run_step(report, names.FEED_LISTED, feed)
+    run_step(report, names.LIKES, like)
+    run_step(report, names.NOTIFICATIONS, notifications)
 
 
 def _delete_game(api: ApiClient, state: _State) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.progress import Progress
 
@@ -29,6 +28,7 @@ from paletai.ops.db.dumpfmt import (
     open_write,
     prelude_json,
 )
+from paletai.ops.results import DbBackupResult
 
 FLUSH_BYTES = 1024 * 1024
 
@@ -56,8 +56,10 @@ class BackupResult:
     def bytes(self) -> int:
         return sum(c.bytes for c in self.collections)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "documents": self.documents, "bytes": self.bytes}
+    def to_result(self) -> DbBackupResult:
+        return DbBackupResult.model_validate(
+            {**asdict(self), "documents": self.documents, "bytes": self.bytes}
+        )
 
 
 async def dump_collection(

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from pymongo.errors import PyMongoError
 from rich.live import Live
 from rich.table import Table
 
+from paletai.ops.cli import JsonOut, fail, run, write_json
+from paletai.ops.cli import err as console
 from paletai.ops.db.backup import backup as run_backup
 from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, MaintenanceSwitch, WriteSwitch
 from paletai.ops.db.cutover import cutover as run_cutover
-from paletai.ops.db.progress import collection_progress, console
+from paletai.ops.db.progress import collection_progress
 from paletai.ops.db.restore import NamespaceMapper
 from paletai.ops.db.restore import restore as run_restore
 from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine
 from paletai.ops.db.verify import VerifyReport
 from paletai.ops.db.verify import verify as run_verify
 from paletai.ops.errors import OpsError
+from paletai.ops.results import DbRepairLikesResult, DbSyncResult
 
 db_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -44,28 +45,6 @@ DbName = Annotated[
 TargetDbName = Annotated[
     str | None, typer.Option("--target-db", help="Target database name, when it differs.")
 ]
-JsonOut = Annotated[
-    Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
-]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(coro)
-    except OpsError as exc:
-        _fail(str(exc))
-    except PyMongoError as exc:
-        _fail(f"{type(exc).__name__}: {exc}")
-
-
-def _write_json(path: Path | None, data: dict[str, Any]) -> None:
-    if path is not None:
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @db_app.command()
@@ -83,7 +62,7 @@ def backup(
     `paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip`
     """
     with collection_progress() as progress:
-        result = _run(run_backup(uri, out, db_name=db, compress=gzip, progress=progress))
+        result = run(run_backup(uri, out, db_name=db, compress=gzip, progress=progress))
     mb = result.bytes / 1e6
     rate = result.documents / result.seconds if result.seconds else 0.0
     console.print(
@@ -91,7 +70,7 @@ def backup(
         f"{result.documents} documents, {mb:.1f} MB in {result.seconds:.1f} s "
         f"({rate:.0f} docs/s) -> {out}"
     )
-    _write_json(json_out, result.as_dict())
+    write_json(json_out, result.to_result())
 
 
 @db_app.command()
@@ -121,9 +100,9 @@ def restore(
 
     `paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'`
     """
-    mapper = _run(_mapper(ns_include or [], ns_from or [], ns_to or []))
+    mapper = run(_mapper(ns_include or [], ns_from or [], ns_to or []))
     with collection_progress() as progress:
-        result = _run(
+        result = run(
             run_restore(uri, dir, drop=drop, force=force, mapper=mapper, progress=progress)
         )
     for item in result.collections:
@@ -138,7 +117,7 @@ def restore(
         f"restored {result.total('inserted')} documents in {result.seconds:.1f} s "
         f"({result.total('duplicates')} duplicates)"
     )
-    _write_json(json_out, result.as_dict())
+    write_json(json_out, result.to_result())
     if not result.ok:
         raise typer.Exit(1)
 
@@ -196,10 +175,9 @@ def verify(
 
     `paletai db verify --source "$OLD_DB" --target "$NEW_DB" --json verify.json`
     """
-    report = _run(run_verify(source, target, db_name=db, target_db_name=target_db))
+    report = run(run_verify(source, target, db_name=db, target_db_name=target_db))
     print_verify(report)
-    if json_out is not None:
-        report.write_json(json_out)
+    write_json(json_out, report.to_result())
     if not report.identical:
         raise typer.Exit(1)
 
@@ -281,12 +259,12 @@ async def _sync_main(
     options: SyncOptions,
     reset: bool,
     wait_seconds: float | None,
-) -> dict[str, Any]:
+) -> DbSyncResult:
     engine = await open_engine(
         source, target, db_name=db, target_db_name=target_db, options=options, reset=reset
     )
 
-    async def main() -> dict[str, Any]:
+    async def main() -> DbSyncResult:
         await engine.start()
         supervisor = asyncio.create_task(engine.supervise())
         try:
@@ -305,12 +283,7 @@ async def _sync_main(
                     raise engine.failure
         finally:
             supervisor.cancel()
-        summary = engine.summary()
-        return {
-            "caught_up": until_synced,
-            "write_errors": summary.write_errors,
-            "collections": {n: vars(s) for n, s in summary.collections.items()},
-        }
+        return engine.summary().to_result(caught_up=until_synced)
 
     try:
         return await _with_signals(lambda: [engine], main())
@@ -352,7 +325,7 @@ def sync(
     `paletai db sync --source "$OLD_DB" --target "$NEW_DB" --until-synced`
     """
     options = SyncOptions(drop=drop, force=force, reconcile_interval=reconcile_interval)
-    result = _run(
+    result = run(
         _sync_main(
             source,
             target,
@@ -364,10 +337,10 @@ def sync(
             wait_seconds=timeout,
         )
     )
-    _write_json(json_out, result)
+    write_json(json_out, result)
     if until_synced:
-        if result["write_errors"]:
-            _fail(f"caught up, but {result['write_errors']} writes failed (see above)", 1)
+        if result.write_errors:
+            fail(f"caught up, but {result.write_errors} writes failed (see above)", 1)
         console.print("[green]synced[/]: the target has caught up with the source")
 
 
@@ -412,21 +385,21 @@ def cutover(
     """
     switch: WriteSwitch
     if service_url and stop_command:
-        _fail("give either --service-url or --stop-command, not both")
+        fail("give either --service-url or --stop-command, not both")
     if service_url:
         try:
             switch = MaintenanceSwitch(service_url, admin_token)
         except OpsError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     elif stop_command:
         switch = CommandSwitch(stop_command, start_command)
     else:
-        _fail("say how to stop writes: --service-url (PaletAI) or --stop-command")
+        fail("say how to stop writes: --service-url (PaletAI) or --stop-command")
     if not yes and not typer.confirm(
         f"Writes on the old side will be stopped ({switch.method}). Go on?", default=False
     ):
         raise typer.Exit(1)
-    _run(
+    run(
         _cutover_main(
             source,
             target,
@@ -468,11 +441,9 @@ async def _cutover_main(
     except CutoverFailed as exc:
         if exc.verify is not None:
             print_verify(exc.verify)
-        if json_out is not None:
-            exc.report.write_json(json_out)
+        write_json(json_out, exc.report.to_result())
         raise
-    if json_out is not None:
-        report.write_json(json_out)
+    write_json(json_out, report.to_result())
     console.print(
         f"[bold green]READY[/]: target verified identical; write pause "
         f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
@@ -525,14 +496,14 @@ def repair_likes_command(
     Safe while the service runs. Example: `paletai db repair likes --all --json repair.json`
     """
     # Imported here so this command stays one self-contained block of this file.
-    from pymongo.errors import ConnectionFailure
+    from pymongo.errors import ConnectionFailure, PyMongoError
 
     from paletai.db.client import database_name, describe_hosts, make_client
     from paletai.games.schemas import LikesRepair
     from paletai.games.service import repair_likes
 
     if not uri:
-        _fail("no database: set DB_PATH (or pass --uri) to the MongoDB URI")
+        fail("no database: set DB_PATH (or pass --uri) to the MongoDB URI")
 
     async def main() -> LikesRepair:
         try:
@@ -552,13 +523,13 @@ def repair_likes_command(
         finally:
             await client.close()
 
-    result = _run(main())
+    result = run(main())
     console.print(
         f"[green]likes repaired[/] ({result.scope}): {result.checked} games checked, "
         f"{result.fixed} fixed"
         + (f", {result.unsettled} still busy (run again)" if result.unsettled else "")
     )
-    _write_json(json_out, result.model_dump())
+    write_json(json_out, DbRepairLikesResult(**result.model_dump(exclude={"command"})))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -23,6 +21,7 @@ from paletai.ops.db.common import SYNC_STATE_COLLECTION, user_collections
 from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine, plain_token
 from paletai.ops.db.verify import VerifyReport, verify_databases
 from paletai.ops.errors import OpsError
+from paletai.ops.results import DbCutoverResult
 
 Step = Callable[[str], None]
 
@@ -129,8 +128,8 @@ class CutoverReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+    def to_result(self) -> DbCutoverResult:
+        return DbCutoverResult.model_validate(self.as_dict())
 
 
 class CutoverFailed(OpsError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,7 +15,7 @@ from rich.progress import (
 from rich.text import Text
 
 # Progress and status go to stderr, so stdout stays clean for reports.
-console = Console(stderr=True)
+from paletai.ops.cli import err as console
 
 
 class MegabytesPerSecondColumn(ProgressColumn):

@@ -23,6 +23,7 @@ from paletai.ops.db.common import (
 )
 from paletai.ops.db.dumpfmt import DumpedCollection, count_bson_file, read_dump, read_raw_documents
 from paletai.ops.errors import OpsError
+from paletai.ops.results import DbRestoreResult
 
 MAX_BATCH_DOCS = 1000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
@@ -56,8 +57,8 @@ class RestoreResult:
     def total(self, attr: str) -> int:
         return sum(int(getattr(c, attr)) for c in self.collections)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+    def to_result(self) -> DbRestoreResult:
+        return DbRestoreResult.model_validate({**asdict(self), "ok": self.ok})
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:

@@ -44,6 +44,7 @@ from paletai.ops.db.common import (
 )
 from paletai.ops.db.verify import OrderDisagrees, hashed_compare, merge_compare
 from paletai.ops.errors import OpsError
+from paletai.ops.results import DbSyncResult, SyncedCollection
 
 COPY_BATCH = 1000
 EVENT_BATCH = 1000
@@ -450,6 +451,16 @@ class SyncSummary:
     @property
     def write_errors(self) -> int:
         return sum(s.write_errors for s in self.collections.values())
+
+    def to_result(self, *, caught_up: bool) -> DbSyncResult:
+        """`db sync --json`: caught up or not, and each collection's status at the end."""
+        return DbSyncResult(
+            caught_up=caught_up,
+            write_errors=self.write_errors,
+            collections={
+                n: SyncedCollection.model_validate(vars(s)) for n, s in self.collections.items()
+            },
+        )
 
 
 class SyncEngine:

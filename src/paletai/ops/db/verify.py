@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, cast
 
 from bson import json_util
@@ -37,6 +35,7 @@ from paletai.ops.db.common import (
     require_collections,
     user_collections,
 )
+from paletai.ops.results import DbVerifyResult
 
 SAMPLE_LIMIT = 20
 PREFETCH_BATCHES = 4
@@ -106,8 +105,8 @@ class VerifyReport:
             item["identical"] = coll.identical
         return data
 
-    def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+    def to_result(self) -> DbVerifyResult:
+        return DbVerifyResult.model_validate(self.as_dict())
 
 
 class OrderDisagrees(Exception):

@@ -11,9 +11,9 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from paletai.ops.cli import console, fail
 from paletai.ops.rehearse.harness import (
     AzuriteMissing,
     Children,
@@ -21,8 +21,7 @@ from paletai.ops.rehearse.harness import (
     RehearseOptions,
     rehearse,
 )
-
-console = Console()
+from paletai.ops.results import TrafficFigures
 
 
 def rehearse_command(
@@ -60,10 +59,7 @@ def rehearse_command(
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         workdir = Path(f"paletai-rehearsal-{stamp}")
     if workdir.exists() and any(workdir.iterdir()):
-        console.print(
-            f"[bold red]error:[/] {escape(str(workdir))} is not empty: give a new --workdir"
-        )
-        raise typer.Exit(2)
+        fail(f"{workdir} is not empty: give a new --workdir")
     options = RehearseOptions(workdir.resolve(), users, games, traffic_rps, seconds, keep)
     children = Children()
 
@@ -77,12 +73,11 @@ def rehearse_command(
             console.print("--keep: still running (Ctrl-C to stop):")
             for name, pid in children.running().items():
                 console.print(f"  {escape(name)}: pid {pid}")
-            console.print(f"  new app: {outcome.data.get('urls', {}).get('new')}")
+            console.print(f"  new app: {outcome.result.urls.get('new')}")
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
     except AzuriteMissing as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        fail(str(exc))
     except RehearsalError as exc:
         console.print(f"[bold red]rehearsal failed:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -92,15 +87,15 @@ def rehearse_command(
     finally:
         children.stop_all()
         signal.signal(signal.SIGTERM, previous)
-    traffic = outcome.data.get("traffic", {})
+    result, traffic = outcome.result, outcome.result.traffic or TrafficFigures()
     console.print(f"report: {escape(str(outcome.report_path))}")
     console.print(
-        f"write pause {outcome.data.get('write_pause_seconds')} s (db cutover); "
-        f"{traffic.get('requests')} live requests, {traffic.get('acknowledged_games')} games and "
-        f"{traffic.get('acknowledged_likes')} likes acknowledged, {traffic.get('lost_writes')} "
-        f"lost, {traffic.get('maintenance_503')} refused with 503, "
-        f"{traffic.get('unexpected_errors')} unexpected errors; "
-        f"{outcome.data.get('seconds')} s in all"
+        f"write pause {result.write_pause_seconds} s (db cutover); "
+        f"{traffic.requests} live requests, {traffic.acknowledged_games} games and "
+        f"{traffic.acknowledged_likes} likes acknowledged, {traffic.lost_writes} "
+        f"lost, {traffic.maintenance_503} refused with 503, "
+        f"{traffic.unexpected_errors} unexpected errors; "
+        f"{result.seconds} s in all"
     )
     style = "green" if outcome.ok else "red"
     console.print(f"[bold {style}]{escape(outcome.summary)}[/]")

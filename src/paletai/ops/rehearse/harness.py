@@ -48,7 +48,9 @@ import typer
 
 from paletai.core.processes import stop_process_group
 from paletai.db.embedded import EmbeddedMongo, free_port
+from paletai.ops.cli import write_json
 from paletai.ops.db.cutover import WriteSwitch
+from paletai.ops.results import DbSyncResult, RehearseResult, StorageCopyResult
 
 DB_NAME = "paletai"
 CONTAINER = "game-images"
@@ -545,7 +547,7 @@ class Outcome:
     ok: bool
     report_path: Path | None
     summary: str
-    data: dict[str, Any]
+    result: RehearseResult
 
 
 def az_settings(values: dict[str, str]) -> list[dict[str, Any]]:
@@ -554,10 +556,6 @@ def az_settings(values: dict[str, str]) -> list[dict[str, Any]]:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _exit_code_of(exc: BaseException) -> int:
@@ -590,7 +588,7 @@ class Timeline:
             entry["seconds"] = round(time.monotonic() - began, 2)
 
 
-async def _sync_until_caught_up(old_uri: str, new_uri: str, within: float) -> dict[str, Any]:
+async def _sync_until_caught_up(old_uri: str, new_uri: str, within: float) -> DbSyncResult:
     """`db sync --until-synced`, as the command does it (the result is its --json)."""
     from paletai.ops.db.sync import SyncOptions, close_engine, open_engine
 
@@ -604,22 +602,21 @@ async def _sync_until_caught_up(old_uri: str, new_uri: str, within: float) -> di
             await engine.drain(within)
         finally:
             supervisor.cancel()
-        summary = engine.summary()
-        return {
-            "caught_up": True,
-            "write_errors": summary.write_errors,
-            "collections": {n: vars(s) for n, s in summary.collections.items()},
-        }
+        return engine.summary().to_result(caught_up=True)
     finally:
         await close_engine(engine)
 
 
-async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) -> dict[str, Any]:
+async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) -> StorageCopyResult:
     """`storage copy --from OLD --to NEW [--rewrite-urls --db-uri NEW_DB]` (its --json)."""
     from azure.storage.blob.aio import BlobServiceClient
 
     from paletai.db.client import make_client
-    from paletai.ops.storage.copy import ContainerCopier, rewrite_image_urls
+    from paletai.ops.storage.copy import (
+        ContainerCopier,
+        rewrite_image_urls,
+        storage_copy_result,
+    )
 
     src = BlobServiceClient.from_connection_string(old_cs)
     dst = BlobServiceClient.from_connection_string(new_cs)
@@ -635,7 +632,7 @@ async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) ->
                 )
             finally:
                 await client.close()
-    return {"copy": report.to_dict(), "rewrite": rewrite.to_dict() if rewrite else None}
+    return storage_copy_result(report, rewrite)
 
 
 class RecordingSwitch:
@@ -685,7 +682,7 @@ def _migrate_check(base: str, json_out: Path) -> bool:
 
     report = CheckReport("migrate check", base)
     run_phase4(CheckOptions(base_url=base, require_blob=True, timeout=READY_TIMEOUT), report)
-    report.write_json(json_out)
+    write_json(json_out, report.result())
     return report.ok
 
 
@@ -698,7 +695,7 @@ async def _migrate_load(base: str, json_out: Path) -> bool:
         base_url=base, games=5, concurrency=2, requests=60, timeout=READY_TIMEOUT, max_seconds=60
     )
     await run_load(options, report)
-    report.write_json(json_out)
+    write_json(json_out, report.result())
     return report.ok
 
 
@@ -772,7 +769,10 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
         live_since = time.monotonic()
 
         with timeline.step("settings: export the old app's, derive the new app's, diff"):
-            old_file, new_file = work / "old-app-settings.json", work / "new-app-settings.json"
+            # Inputs, not results: kept out of the folder `migrate report` reads.
+            inputs = work / "settings"
+            inputs.mkdir(exist_ok=True)
+            old_file, new_file = inputs / "old-app-settings.json", inputs / "new-app-settings.json"
             for path, values in ((old_file, old_settings), (new_file, new_settings)):
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as fh:
@@ -816,13 +816,13 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
                 except CutoverFailed as exc:
                     # A generation that was running when writes stopped finished during the
                     # verify; writes were resumed: try again (the operator would do the same).
-                    exc.report.write_json(work / f"db-cutover-attempt{attempts}.json")
+                    write_json(work / f"db-cutover-attempt{attempts}.json", exc.report.to_result())
                     if attempts >= 3:
                         raise RehearsalError(f"db cutover failed {attempts} times: {exc}") from exc
                     say(f"  cutover attempt {attempts} not identical ({exc}); again in 2 s")
                     await asyncio.sleep(2)
             entry["attempts"] = attempts
-            cut.write_json(work / "db-cutover.json")
+            write_json(work / "db-cutover.json", cut.to_result())
             assert reverse_engine is not None
             reverse_supervisor = asyncio.create_task(reverse_engine.supervise())
             say(f"  write pause {cut.write_pause_seconds:.2f} s (attempt {attempts})")
@@ -874,7 +874,7 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
                 await asyncio.sleep(2)
                 await reverse_engine.drain(READY_TIMEOUT, strict=True)
                 verify_report = await run_verify(old_uri, new_uri, db_name=DB_NAME)
-            verify_report.write_json(work / "db-verify.json")
+            write_json(work / "db-verify.json", verify_report.to_result())
     finally:
         if traffic is not None:
             traffic.stopping.set()
@@ -902,12 +902,13 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
         write_pause_seconds=cut.write_pause_seconds,
         pids=children.pids(),
         urls={"old": old_app.url, "new": new_app.url},
-        storage_first_copy=first_copy["copy"],
+        storage_first_copy=first_copy.copy_,
         order=(
             "sync + bulk image copy before the cutover; URL rewrite in the new database after "
             "it (before, the sync would carry the old URLs back over the rewrite)"
         ),
     )
-    write_json(work / "rehearse.json", data)
+    result = RehearseResult.model_validate(data)
+    write_json(work / "rehearse.json", result)
     report, path = write_report(work, title="PaletAI migration rehearsal")
-    return Outcome(data["ok"] and report.ok, path, report.summary, data)
+    return Outcome(result.ok and report.ok, path, report.summary, result)

@@ -1,11 +1,13 @@
 """`paletai migrate report`: the migration checklist, filled in with what was measured.
 
-Reads the `--json` results of the other commands found in a directory (each recognised by its
-content: `settings diff|export`, `db sync`, `db cutover`, `db verify`, `storage copy`,
-`migrate check|dns|load`, `migrate rehearse`) and writes the checklist as Markdown, phase by
-phase. Every item is ticked `[x]` (measured and passed), failed `[!]` (measured and failed) or left
-`[ ]` (no result in the directory says anything about it). Evidence is quoted from the files only:
-nothing is claimed that was not measured. Anything that looks like a secret is masked.
+Reads the `--json` results of the other commands found in a directory (each read by its
+`command` field with that command's model from ops/results.py: `settings diff|export`, `db sync`,
+`db cutover`, `db verify`, `storage copy`, `migrate check|dns|load`, `migrate rehearse`; a file
+that is not such a result is listed as unreadable, never guessed) and writes the checklist as
+Markdown, phase by phase. Every item is ticked `[x]` (measured and passed), failed `[!]`
+(measured and failed) or left `[ ]` (no result in the directory says anything about it).
+Evidence is quoted from the files only: nothing is claimed that was not measured. Anything that
+looks like a secret is masked.
 """
 
 from __future__ import annotations
@@ -17,23 +19,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
+from paletai.ops.checks import names
+from paletai.ops.results import (
+    MODELS,
+    AnyResult,
+    CheckRecord,
+    CheckResult,
+    DbCutoverResult,
+    DbSyncResult,
+    DbVerifyResult,
+    MigrateCheckResult,
+    MigrateDnsResult,
+    MigrateLoadResult,
+    RehearseResult,
+    SettingsDiffResult,
+    SettingsExportResult,
+    StorageCopyResult,
+    TrafficFigures,
+    parse_result,
+)
+
 Status = Literal["pass", "fail", "none"]
 MARKS: dict[Status, str] = {"pass": "[x]", "fail": "[!]", "none": "[ ]"}
 DOWNTIME_GOAL_MINUTES = 15.0
 RESPONSE_LIMIT_SECONDS = 2.0
 
-# Kinds of result file, in the order they are looked for.
-KINDS = (
-    "settings",
-    "sync",
-    "cutover",
-    "verify",
-    "storage",
-    "check",
-    "dns",
-    "load",
-    "rehearse",
-)
+# The kind of result each command's file gives the report (the section that reads it). Commands
+# left out (db backup, db restore, settings apply) are known, and say nothing the report asks.
+KIND_OF_COMMAND: dict[str, str] = {
+    "settings diff": "settings",
+    "settings export": "settings",
+    "db sync": "sync",
+    "db cutover": "cutover",
+    "db verify": "verify",
+    "storage copy": "storage",
+    "migrate check": "check",
+    "migrate dns": "dns",
+    "migrate load": "load",
+    "migrate rehearse": "rehearse",
+}
+KINDS = tuple(dict.fromkeys(KIND_OF_COMMAND.values()))
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(mongodb(?:\+srv)?://)[^/@\s]+@", re.I), r"\1****@"),
@@ -61,40 +88,69 @@ def mask_secrets(text: str) -> str:
 
 
 def classify(data: Any) -> str | None:
-    """Which command wrote this JSON (one of KINDS), or None."""
-    if not isinstance(data, dict):
-        return None
-    command = data.get("command")
-    if isinstance(command, str):
-        return {
-            "settings diff": "settings",
-            "settings export": "settings",
-            "migrate check": "check",
-            "migrate dns": "dns",
-            "migrate load": "load",
-            "migrate rehearse": "rehearse",
-        }.get(command)
-    if "write_pause_seconds" in data and "identical" in data:
-        return "cutover"
-    if "source_db" in data and "target_db" in data and isinstance(data.get("collections"), list):
-        return "verify"
-    if "caught_up" in data and isinstance(data.get("collections"), dict):
-        return "sync"
-    if isinstance(data.get("copy"), dict) and "copied" in data["copy"]:
-        return "storage"
-    return None
+    """The kind of result (one of KINDS) its `command` field names, or None: never guessed."""
+    command = data.get("command") if isinstance(data, dict) else None
+    return KIND_OF_COMMAND.get(command) if isinstance(command, str) else None
 
 
 @dataclass
 class Results:
-    """The newest result of each kind found in a directory, and what could not be read."""
+    """The newest result of each kind found in a directory, and what could not be read (why)."""
 
-    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: SettingsDiffResult | SettingsExportResult | None = None
+    sync: DbSyncResult | None = None
+    cutover: DbCutoverResult | None = None
+    verify: DbVerifyResult | None = None
+    storage: StorageCopyResult | None = None
+    check: MigrateCheckResult | None = None
+    dns: MigrateDnsResult | None = None
+    load: MigrateLoadResult | None = None
+    rehearse: RehearseResult | None = None
     files: dict[str, str] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
 
-    def get(self, kind: str) -> dict[str, Any] | None:
-        return self.found.get(kind)
+    def take(self, result: AnyResult, file_name: str) -> None:
+        """Keep `result` (read after the older files) where the report looks for its kind."""
+        match result:
+            case SettingsExportResult() if isinstance(self.settings, SettingsDiffResult):
+                return  # a diff says more than an export
+            case SettingsDiffResult() | SettingsExportResult():
+                self.settings = result
+            case DbSyncResult():
+                self.sync = result
+            case DbCutoverResult():
+                self.cutover = result
+            case DbVerifyResult():
+                self.verify = result
+            case StorageCopyResult():
+                self.storage = result
+            case MigrateCheckResult():
+                self.check = result
+            case MigrateDnsResult():
+                self.dns = result
+            case MigrateLoadResult():
+                self.load = result
+            case RehearseResult():
+                self.rehearse = result
+            case _:
+                return  # known, but says nothing the checklist asks (db backup, ...)
+        self.files[KIND_OF_COMMAND[result.command]] = file_name
+
+
+def why_unreadable(data: Any) -> str | None:
+    """None when `data` is a result of a known command that fits its model; else, why not."""
+    command = data.get("command") if isinstance(data, dict) else None
+    if not isinstance(command, str):
+        return 'no "command" field: not the --json result of a paletai command'
+    if command not in MODELS:
+        return f'unknown command "{command}"'
+    try:
+        parse_result(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:]) or "(top level)"
+        return f"not a valid `{command}` result: {where}: {first['msg']}"
+    return None
 
 
 def load_results(directory: Path) -> Results:
@@ -103,19 +159,15 @@ def load_results(directory: Path) -> Results:
     for path in paths:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            results.unreadable.append(path.name)
+        except (OSError, ValueError) as exc:
+            reason = "not JSON" if isinstance(exc, ValueError) else exc.strerror
+            results.unreadable.append(f"{path.name}: {reason}")
             continue
-        kind = classify(data)
-        if kind is None:
+        why = why_unreadable(data)
+        if why is not None:
+            results.unreadable.append(f"{path.name}: {why}")
             continue
-        if kind == "settings" and results.found.get("settings", {}).get("command") == (
-            "settings diff"
-        ):
-            if data.get("command") != "settings diff":
-                continue  # a diff says more than an export
-        results.found[kind] = data  # newest last: it wins
-        results.files[kind] = path.name
+        results.take(parse_result(data), path.name)  # newest last: it wins
     return results
 
 
@@ -145,26 +197,18 @@ def _n(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _secs(value: Any) -> str:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
+def _secs(value: float | None) -> str:
+    if value is None:
         return "?"
-    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
-def _checks(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    if data is None:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for check in data.get("checks") or []:
-        if isinstance(check, dict) and isinstance(check.get("name"), str):
-            out[check["name"]] = check
-    return out
+def _checks(data: CheckResult | None) -> dict[str, CheckRecord]:
+    return {} if data is None else {check.name: check for check in data.checks}
 
 
 def _from_check(
-    text: str, data: dict[str, Any] | None, source: str, *names: str, prefix: bool = False
+    text: str, data: CheckResult | None, source: str, *names: str, prefix: bool = False
 ) -> Item:
     """An item passed when the named checks (all present) passed; evidence is their detail."""
     if data is None:
@@ -175,28 +219,24 @@ def _from_check(
     ]
     if not found:
         return Item(text, "none", f"`{source}` did not run this check")
-    ok = all(bool(c.get("ok")) for c in found)
-    bad = [c for c in found if not c.get("ok")]
+    bad = [c for c in found if not c.ok]
     shown = bad[0] if bad else found[0]
-    evidence = f"{shown.get('detail', '')} — {_secs(shown.get('seconds'))}"
-    return Item(text, "pass" if ok else "fail", evidence)
+    evidence = f"{shown.detail} — {_secs(shown.seconds)}"
+    return Item(text, "fail" if bad else "pass", evidence)
 
 
 def _bool_item(text: str, ok: bool | None, evidence: str) -> Item:
     return Item(text, "none" if ok is None else "pass" if ok else "fail", evidence)
 
 
-def _counts(collections: list[dict[str, Any]], source_key: str, target_key: str) -> str:
+def _counts(counts: list[tuple[str, int, int]]) -> str:
+    """`users 1,000 = 1,000, games 10 ≠ 9` for the collections a reader looks at first."""
     wanted = ("users", "games", "likes", "tasks")
-    parts = []
-    for coll in collections:
-        if coll.get("name") in wanted:
-            parts.append(
-                f"{coll['name']} {_n(coll.get(source_key))} = {_n(coll.get(target_key))}"
-                if coll.get(source_key) == coll.get(target_key)
-                else f"{coll['name']} {_n(coll.get(source_key))} ≠ {_n(coll.get(target_key))}"
-            )
-    return ", ".join(parts)
+    return ", ".join(
+        f"{name} {_n(source)} {'=' if source == target else '≠'} {_n(target)}"
+        for name, source, target in counts
+        if name in wanted
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,33 +244,31 @@ def _counts(collections: list[dict[str, Any]], source_key: str, target_key: str)
 
 
 def _settings_section(r: Results) -> Section:
-    data = r.get("settings")
+    data = r.settings
     section = Section("Pre-Migration: Old Environment Documentation")
     if data is None:
         section.items.append(
             Item("Exported current app settings to file", "none", "no `settings` result")
         )
         return section
-    diff = data.get("diff")
-    if isinstance(diff, dict):
-        added, removed = len(diff.get("added") or []), len(diff.get("removed") or [])
-        changed, same = len(diff.get("changed") or []), diff.get("unchanged", 0)
-        total = same + removed + len(diff.get("changed") or [])
+    if isinstance(data, SettingsDiffResult):
+        diff = data.diff
+        added, removed, changed = len(diff.added), len(diff.removed), len(diff.changed)
+        total = diff.unchanged + removed + changed
         evidence = (
             f"{total} settings in the old app's export; compared with the new app's: "
-            f"{added} added, {removed} removed, {changed} changed, {same} unchanged"
+            f"{added} added, {removed} removed, {changed} changed, {diff.unchanged} unchanged"
         )
     else:
-        evidence = f"{len(data.get('settings') or [])} settings exported"
+        evidence = f"{len(data.settings)} settings exported"
     section.items.append(Item("Exported current app settings to file", "pass", evidence))
-    valid = [c for c in _checks(data).values() if str(c.get("name")).startswith("settings valid")]
+    valid = [c for c in data.checks if c.name.startswith(names.SETTINGS_VALID)]
     if valid:
-        ok = all(bool(c.get("ok")) for c in valid)
         section.items.append(
             Item(
                 "New app settings accepted by PaletAI (values checked before applying)",
-                "pass" if ok else "fail",
-                str(valid[0].get("detail", "")),
+                "pass" if all(c.ok for c in valid) else "fail",
+                valid[0].detail,
             )
         )
     return section
@@ -238,14 +276,13 @@ def _settings_section(r: Results) -> Section:
 
 def _database_section(r: Results) -> Section:
     section = Section("Phase 3: Database Migration (Strategy C: continuous sync)")
-    sync, cutover, verify = r.get("sync"), r.get("cutover"), r.get("verify")
+    sync, cutover = r.sync, r.cutover
     if sync is None:
         section.items.append(Item("Set up MongoDB replication/sync", "none", "no `db sync` result"))
     else:
-        colls = sync.get("collections") or {}
-        copied = sum(int(c.get("copied") or 0) for c in colls.values())
-        events = sum(int(c.get("events") or 0) for c in colls.values())
-        errors = int(sync.get("write_errors") or 0)
+        colls = sync.collections.values()
+        copied = sum(c.copied for c in colls)
+        events = sum(c.events for c in colls)
         section.items.append(
             Item(
                 "Set up MongoDB replication/sync",
@@ -257,16 +294,15 @@ def _database_section(r: Results) -> Section:
         section.items.append(
             _bool_item(
                 "Verified sync is working",
-                bool(sync.get("caught_up")) and errors == 0,
-                f"caught up: {'yes' if sync.get('caught_up') else 'no'}, {errors} write errors",
+                sync.caught_up and sync.write_errors == 0,
+                f"caught up: {'yes' if sync.caught_up else 'no'}, {sync.write_errors} write errors",
             )
         )
-        lags = [float(c.get("lag") or 0.0) for c in colls.values()]
         section.items.append(
             Item(
                 "Monitored replication lag",
                 "pass",
-                f"largest lag at the end {max(lags, default=0.0):.2f} s",
+                f"largest lag at the end {max((c.lag for c in colls), default=0.0):.2f} s",
             )
         )
     if cutover is None:
@@ -277,88 +313,80 @@ def _database_section(r: Results) -> Section:
         section.items.append(
             _bool_item(
                 "Ready for cutover to new database",
-                bool(cutover.get("identical")),
-                f"writes stopped by {cutover.get('method')}, drained and verified "
-                f"{'identical' if cutover.get('identical') else 'NOT identical'}; write pause "
-                f"{_secs(cutover.get('write_pause_seconds'))} (stop "
-                f"{_secs(cutover.get('stop_call_seconds'))}, drain "
-                f"{_secs(cutover.get('drain_seconds'))}, verify "
-                f"{_secs(cutover.get('verify_seconds'))})"
-                + ("; reverse sync new → old started" if cutover.get("reverse") else ""),
+                cutover.identical,
+                f"writes stopped by {cutover.method}, drained and verified "
+                f"{'identical' if cutover.identical else 'NOT identical'}; write pause "
+                f"{_secs(cutover.write_pause_seconds)} (stop "
+                f"{_secs(cutover.stop_call_seconds)}, drain "
+                f"{_secs(cutover.drain_seconds)}, verify "
+                f"{_secs(cutover.verify_seconds)})"
+                + ("; reverse sync new → old started" if cutover.reverse else ""),
             )
         )
-    section.items.append(_verified_item(verify, cutover))
+    section.items.append(_verified_item(r.verify, cutover))
     return section
 
 
-def _verified_item(verify: dict[str, Any] | None, cutover: dict[str, Any] | None) -> Item:
+def _verified_item(verify: DbVerifyResult | None, cutover: DbCutoverResult | None) -> Item:
     text = "Verified data in new database"
     if verify is not None:
-        colls = [c for c in verify.get("collections") or [] if isinstance(c, dict)]
+        colls = verify.collections
         differ = sum(
-            int((c.get(k) or {}).get("count") or 0)
-            for c in colls
-            for k in ("missing_in_target", "extra_in_target", "different")
+            c.missing_in_target.count + c.extra_in_target.count + c.different.count for c in colls
         )
-        counts = _counts(colls, "source_count", "target_count")
-        identical = bool(verify.get("identical"))
+        counts = _counts([(c.name, c.source_count, c.target_count) for c in colls])
         return _bool_item(
             text,
-            identical,
+            verify.identical,
             f"{counts}, {differ} documents differ, {len(colls)} collections compared "
-            f"({'identical' if identical else 'DIFFERENT'}, db verify "
-            f"{_secs(verify.get('seconds'))})",
+            f"({'identical' if verify.identical else 'DIFFERENT'}, db verify "
+            f"{_secs(verify.seconds)})",
         )
-    if cutover is not None and cutover.get("collections"):
-        colls = [c for c in cutover["collections"] if isinstance(c, dict)]
-        identical = bool(cutover.get("identical"))
+    if cutover is not None and cutover.collections:
+        counts = _counts([(c.name, c.source, c.target) for c in cutover.collections])
         return _bool_item(
             text,
-            identical,
-            f"{_counts(colls, 'source', 'target')}; verified "
-            f"{'identical' if identical else 'NOT identical'} by db cutover",
+            cutover.identical,
+            f"{counts}; verified {'identical' if cutover.identical else 'NOT identical'} "
+            "by db cutover",
         )
     return Item(text, "none", "no `db verify` or `db cutover` result")
 
 
 def _storage_section(r: Results) -> Section:
     section = Section("Phase 3: Images (blob storage)")
-    data = r.get("storage")
-    if data is None:
+    if r.storage is None:
         section.items.append(
             Item("Images copied to the new storage account", "none", "no `storage copy` result")
         )
         return section
-    copy = data["copy"]
-    failed = int(copy.get("failed") or 0)
+    copy, rewrite = r.storage.copy_, r.storage.rewrite
     section.items.append(
         _bool_item(
             "Images copied to the new storage account",
-            failed == 0,
-            f"{_n(copy.get('total'))} blobs: {_n(copy.get('copied'))} copied, "
-            f"{_n(copy.get('skipped'))} already identical, {failed} failed "
+            copy.failed == 0,
+            f"{_n(copy.total)} blobs: {_n(copy.copied)} copied, "
+            f"{_n(copy.skipped)} already identical, {copy.failed} failed "
             f"(length and MD5 verified)",
         )
     )
-    if copy.get("destination_public") is not None:
+    if copy.destination_public is not None:
         section.items.append(
             _bool_item(
                 'Blob container "game-images" exists with public access',
-                bool(copy.get("destination_public")),
+                copy.destination_public,
                 "public read on the destination"
-                if copy.get("destination_public")
+                if copy.destination_public
                 else "destination container is private",
             )
         )
-    rewrite = data.get("rewrite")
-    if isinstance(rewrite, dict):
-        missing = int(rewrite.get("missing") or 0)
+    if rewrite is not None:
         section.items.append(
             _bool_item(
                 "Games point at the new storage account",
-                missing == 0,
-                f"{_n(rewrite.get('rewritten'))} image URLs rewritten, "
-                f"{_n(rewrite.get('already'))} already new, {missing} left on the old account",
+                rewrite.missing == 0,
+                f"{_n(rewrite.rewritten)} image URLs rewritten, "
+                f"{_n(rewrite.already)} already new, {rewrite.missing} left on the old account",
             )
         )
     else:
@@ -371,67 +399,70 @@ def _storage_section(r: Results) -> Section:
 
 
 def _check_section(r: Results) -> Section:
-    data = r.get("check")
+    data = r.check
     section = Section("Phase 4: Configuration Verification")
     if data is not None:
-        section.note = f"Against {data.get('target')}"
+        section.note = f"Against {data.target}"
     src = "migrate check"
     section.items += [
         _from_check(
-            'Health endpoint: 200 OK, "status", "database", "api" healthy', data, src, "health"
+            'Health endpoint: 200 OK, "status", "database", "api" healthy', data, src, names.HEALTH
         ),
-        _from_check("Swagger UI loads correctly", data, src, "docs: Swagger UI"),
-        _from_check("All endpoints visible", data, src, "docs: openapi.json endpoints"),
-        _from_check("Registered new test user via /auth/register", data, src, "auth: register"),
+        _from_check("Swagger UI loads correctly", data, src, names.DOCS_SWAGGER),
+        _from_check("All endpoints visible", data, src, names.DOCS_OPENAPI),
+        _from_check("Registered new test user via /auth/register", data, src, names.AUTH_REGISTER),
         _from_check(
             "Logged in via /auth/login, JWT token received",
             data,
             src,
-            "auth: login (JSON)",
-            "auth: login (OAuth2 form)",
+            names.AUTH_LOGIN_JSON,
+            names.AUTH_LOGIN_FORM,
         ),
-        _from_check("Created game via /games: task ID received", data, src, "games: create"),
+        _from_check("Created game via /games: task ID received", data, src, names.GAMES_CREATE),
         _from_check(
-            "Polled task status until complete: game created", data, src, "games: generation"
+            "Polled task status until complete: game created", data, src, names.GAMES_GENERATION
         ),
-        _from_check("Verified game has image URL; image loads", data, src, "image: cover"),
-        _from_check("Game feed includes the created game", data, src, "feed: the game is listed"),
-        _from_check("Game is playable (sandboxed HTML)", data, src, "play: sandboxed HTML"),
-        _from_check("Liked game (idempotent)", data, src, "likes: like + unlike"),
+        _from_check("Verified game has image URL; image loads", data, src, names.IMAGE_COVER),
+        _from_check("Game feed includes the created game", data, src, names.FEED_LISTED),
+        _from_check("Game is playable (sandboxed HTML)", data, src, names.PLAY_SANDBOXED),
+        _from_check("Liked game (idempotent)", data, src, names.LIKES),
         _from_check(
             "Subscribed to notifications via /notifications/subscribe",
             data,
             src,
-            "notifications: subscribe",
+            names.NOTIFICATIONS,
         ),
     ]
     return section
 
 
+def _traffic(r: Results) -> TrafficFigures | None:
+    return r.rehearse.traffic if r.rehearse is not None else None
+
+
 def _dns_section(r: Results) -> Section:
-    data = r.get("dns")
+    data = r.dns
     section = Section("Phase 5: DNS Cutover")
     if data is not None:
-        section.note = f"Host {data.get('target')}"
+        section.note = f"Host {data.target}"
     src = "migrate dns"
     section.items += [
-        _from_check("Tested with nslookup", data, src, "dns: resolve host"),
-        _from_check("DNS record points at the new app", data, src, "dns: points at target"),
+        _from_check("Tested with nslookup", data, src, names.DNS_RESOLVE),
+        _from_check("DNS record points at the new app", data, src, names.DNS_POINTS_AT_TARGET),
         _from_check(
             "Tested with curl …/health: response from new server confirmed",
             data,
             src,
-            "http: the app answers on host",
+            names.HTTP_ANSWERS_ON_HOST,
         ),
     ]
-    rehearse = r.get("rehearse")
-    traffic = rehearse.get("traffic") if rehearse else None
-    if isinstance(traffic, dict) and isinstance(traffic.get("by_target"), dict):
-        by = traffic["by_target"]
+    traffic = _traffic(r)
+    if traffic is not None and traffic.by_target:
+        by = traffic.by_target
         section.items.append(
             _bool_item(
                 "Traffic moved to the new app (a local rehearsal's DNS cutover)",
-                int(by.get("new") or 0) > 0,
+                by.get("new", 0) > 0,
                 f"live requests: {_n(by.get('old'))} to the old app, then "
                 f"{_n(by.get('new'))} to the new one",
             )
@@ -440,75 +471,65 @@ def _dns_section(r: Results) -> Section:
 
 
 def _load_section(r: Results) -> Section:
-    data = r.get("load")
+    data = r.load
     section = Section("Phase 6: Monitoring & Verification (performance testing)")
     src = "migrate load"
-    section.items.append(
-        _from_check("Created 5-10 test games", data, src, "games: create", prefix=True)
-    )
-    section.items.append(_from_check("Test games generated", data, src, "games: generation"))
-    section.items.append(_from_check("All games have images", data, src, "games: images"))
-    section.items.append(_from_check("Feed loads quickly", data, src, "load: feed"))
-    section.items.append(_from_check("No timeouts or errors", data, src, "load: ", prefix=True))
-    section.items.append(_response_item(data))
+    section.items += [
+        _from_check("Created 5-10 test games", data, src, names.GAMES_CREATE, prefix=True),
+        _from_check("Test games generated", data, src, names.GAMES_GENERATION),
+        _from_check("All games have images", data, src, names.GAMES_IMAGES),
+        _from_check("Feed loads quickly", data, src, names.LOAD_FEED),
+        _from_check("No timeouts or errors", data, src, names.LOAD_PREFIX, prefix=True),
+        _response_item(data),
+    ]
     return section
 
 
-def _response_item(data: dict[str, Any] | None) -> Item:
+def _response_item(data: MigrateLoadResult | None) -> Item:
     text = f"Response times < {RESPONSE_LIMIT_SECONDS:g} seconds average"
     if data is None:
         return Item(text, "none", "no `migrate load` result")
-    figures = data.get("load")
-    if not isinstance(figures, dict) or not figures.get("requests"):
+    figures = data.load
+    if figures is None or not figures.requests:
         return Item(text, "none", "`migrate load` made no read requests")
-    mean_ms = float(figures.get("mean_ms") or 0.0)
     return _bool_item(
         text,
-        mean_ms < RESPONSE_LIMIT_SECONDS * 1000,
-        f"{mean_ms:.0f} ms over {_n(figures.get('requests'))} requests "
-        f"(p95 {figures.get('p95_ms')} ms, p99 {figures.get('p99_ms')} ms)",
+        figures.mean_ms < RESPONSE_LIMIT_SECONDS * 1000,
+        f"{figures.mean_ms:.0f} ms over {_n(figures.requests)} requests "
+        f"(p95 {figures.p95_ms} ms, p99 {figures.p99_ms} ms)",
     )
 
 
 def _traffic_section(r: Results) -> Section | None:
-    data = r.get("rehearse")
-    if data is None:
+    if r.rehearse is None:
         return None
-    traffic = data.get("traffic")
+    traffic = r.rehearse.traffic
     section = Section("Live traffic during the move (migrate rehearse)")
-    if not isinstance(traffic, dict):
+    if traffic is None:
         section.items.append(Item("Live traffic recorded", "none", "no traffic figures"))
         return section
-    lost = int(traffic.get("lost_writes") or 0)
+    lost = traffic.lost_writes
     section.items.append(
         _bool_item(
             "No acknowledged write lost",
             lost == 0,
-            f"{_n(traffic.get('acknowledged_games'))} games and "
-            f"{_n(traffic.get('acknowledged_likes'))} likes acknowledged (2xx) by old or new, "
+            f"{_n(traffic.acknowledged_games)} games and "
+            f"{_n(traffic.acknowledged_likes)} likes acknowledged (2xx) by old or new, "
             f"{lost} missing on the new side (checked by id)",
         )
     )
-    unexpected = int(traffic.get("unexpected_errors") or 0)
-    outside = traffic.get("refused_outside_pause")
-    where = (
-        ""
-        if outside is None
-        else ", all within the pause"
-        if not outside
-        else f", {outside} of them outside the pause"
-    )
+    unexpected, outside = traffic.unexpected_errors, traffic.refused_outside_pause
+    where = ", all within the pause" if not outside else f", {outside} of them outside the pause"
     section.items.append(
         _bool_item(
             "Writes refused only during the pause (503 with Retry-After), never another error",
             unexpected == 0 and not outside,
-            f"{_n(traffic.get('maintenance_503'))} writes refused with 503 + Retry-After{where}; "
-            f"{unexpected} other errors, over {_n(traffic.get('requests'))} requests "
-            f"({_n(traffic.get('reads'))} reads, {_n(traffic.get('read_errors'))} failed)",
+            f"{_n(traffic.maintenance_503)} writes refused with 503 + Retry-After{where}; "
+            f"{unexpected} other errors, over {_n(traffic.requests)} requests "
+            f"({_n(traffic.reads)} reads, {_n(traffic.read_errors)} failed)",
         )
     )
-    pause = traffic.get("pause_window_seconds")
-    window = traffic.get("refused_window_seconds")
+    pause, window = traffic.pause_window_seconds, traffic.refused_window_seconds
     if pause is not None:
         section.items.append(
             Item(
@@ -522,57 +543,47 @@ def _traffic_section(r: Results) -> Section | None:
 
 
 def _success_section(r: Results) -> Section:
-    check, load, verify = r.get("check"), r.get("load"), r.get("verify")
-    cutover, traffic = r.get("cutover"), (r.get("rehearse") or {}).get("traffic")
+    check, traffic = r.check, _traffic(r)
     section = Section("Success Criteria")
     section.items.append(
-        _from_check("Health endpoint returns 200 OK", check, "migrate check", "health")
+        _from_check("Health endpoint returns 200 OK", check, "migrate check", names.HEALTH)
     )
     if check is None:
         section.items.append(
             Item("All API endpoints functional", "none", "no `migrate check` result")
         )
     else:
-        checks = list(_checks(check).values())
-        failed = [c["name"] for c in checks if not c.get("ok")]
+        failed = [c.name for c in check.checks if not c.ok]
         section.items.append(
             _bool_item(
                 "All API endpoints functional",
-                bool(checks) and not failed,
-                f"{len(checks) - len(failed)}/{len(checks)} Phase 4 checks passed"
+                bool(check.checks) and not failed,
+                f"{len(check.checks) - len(failed)}/{len(check.checks)} Phase 4 checks passed"
                 + (f" (failed: {', '.join(failed)})" if failed else ""),
             )
         )
-    db_item: Item
-    health = _checks(check).get("health")
+    health = _checks(check).get(names.HEALTH)
     if health is not None:
         db_item = _bool_item(
-            "Database connectivity confirmed",
-            bool(health.get("ok")),
-            f"/health: {health.get('detail')}",
+            "Database connectivity confirmed", health.ok, f"/health: {health.detail}"
         )
-    elif verify is not None or cutover is not None:
+    elif r.verify is not None or r.cutover is not None:
         db_item = Item("Database connectivity confirmed", "pass", "db verify/cutover connected")
     else:
         db_item = Item("Database connectivity confirmed", "none", "no result")
     section.items.append(db_item)
     section.items.append(
-        _from_check("Game creation working", check, "migrate check", "games: generation")
+        _from_check("Game creation working", check, "migrate check", names.GAMES_GENERATION)
     )
-    image = _checks(check).get("image: cover")
-    if image is None:
+    image = _checks(check).get(names.IMAGE_COVER)
+    if check is None or image is None:
         section.items.append(
             Item("Image upload to Blob Storage working", "none", "no `migrate check` image check")
         )
     else:
-        location = str(check.get("image_location") or "") if check else ""
-        on_blob = location.startswith(("Azure Blob", "Azurite"))
+        on_blob = (check.image_location or "").startswith(("Azure Blob", "Azurite"))
         section.items.append(
-            _bool_item(
-                "Image upload to Blob Storage working",
-                bool(image.get("ok")) and on_blob,
-                str(image.get("detail")),
-            )
+            _bool_item("Image upload to Blob Storage working", image.ok and on_blob, image.detail)
         )
     section.items.append(
         Item(
@@ -580,46 +591,45 @@ def _success_section(r: Results) -> Section:
             "none",
             "Application Insights is not read by these commands"
             + (
-                f" (clients saw {traffic.get('unexpected_errors')} unexpected errors)"
-                if isinstance(traffic, dict)
+                f" (clients saw {traffic.unexpected_errors} unexpected errors)"
+                if traffic is not None
                 else ""
             ),
         )
     )
-    section.items.append(_response_item(load))
+    section.items.append(_response_item(r.load))
     section.items.append(
         _from_check(
             "Users can log in and use the app",
             check,
             "migrate check",
-            "auth: login (JSON)",
-            "feed: the game is listed",
-            "likes: like + unlike",
+            names.AUTH_LOGIN_JSON,
+            names.FEED_LISTED,
+            names.LIKES,
         )
     )
     section.items.append(
         Item("No critical bugs reported", "none", "reported by people, not measured")
     )
     section.items.append(Item("Cost is within expected range", "none", "not measured"))
-    section.items.append(_downtime_item(cutover, traffic))
+    section.items.append(_downtime_item(r.cutover, traffic))
     return section
 
 
-def _downtime_item(cutover: dict[str, Any] | None, traffic: Any) -> Item:
+def _downtime_item(cutover: DbCutoverResult | None, traffic: TrafficFigures | None) -> Item:
     text = f"Total Downtime (goal: < {DOWNTIME_GOAL_MINUTES:g} minutes)"
     seconds: float | None = None
     parts: list[str] = []
-    if cutover is not None and cutover.get("ready_at"):
-        pause = float(cutover.get("write_pause_seconds") or 0.0)
-        seconds = pause
-        parts.append(f"write pause measured by db cutover: {pause:.1f} s")
+    if cutover is not None and cutover.ready_at:
+        seconds = cutover.write_pause_seconds
+        parts.append(f"write pause measured by db cutover: {seconds:.1f} s")
     reads_ok = False
-    if isinstance(traffic, dict):
-        window = traffic.get("pause_window_seconds")
+    if traffic is not None:
+        window = traffic.pause_window_seconds
         if window is not None:
-            seconds = max(seconds or 0.0, float(window))
+            seconds = max(seconds or 0.0, window)
             parts.append(f"writes paused for live traffic from old to new app: {window:.1f} s")
-        reads_ok = bool(traffic.get("reads")) and not traffic.get("read_errors")
+        reads_ok = bool(traffic.reads) and not traffic.read_errors
     if seconds is None:
         return Item(text, "none", "no `db cutover` result")
     minutes = f"{seconds / 60:.2f}" if seconds < 60 else f"{seconds / 60:.1f}"
@@ -677,13 +687,13 @@ class Report:
         if self.results.files:
             used = ", ".join(f"`{name}`" for name in sorted(self.results.files.values()))
             lines.append(f"From: {used}.")
-        if self.results.unreadable:
-            lines.append(f"Unreadable (ignored): {', '.join(self.results.unreadable)}.")
-        rehearse = self.results.get("rehearse")
-        if rehearse is not None and rehearse.get("seconds") is not None:
+        for why in self.results.unreadable:
+            lines.append(f"Unreadable (ignored): {why}.")
+        rehearse = self.results.rehearse
+        if rehearse is not None:
             lines.append(
-                f"Migration duration (rehearsal): start {rehearse.get('started_at')}, "
-                f"total {float(rehearse['seconds']) / 60:.1f} minutes."
+                f"Migration duration (rehearsal): start {rehearse.started_at}, "
+                f"total {rehearse.seconds / 60:.1f} minutes."
             )
         for section in self.sections:
             lines += ["", f"## {section.title}", ""]

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from paletai.ops.cli import console
 from paletai.ops.report.checklist import write_report
-
-console = Console()
 
 
 def report_command(
@@ -33,9 +31,10 @@ def report_command(
 
     Reads every `*.json` in DIR written with `--json` by `settings diff`, `db sync`,
     `db cutover`, `db verify`, `storage copy`, `migrate check`, `migrate dns`, `migrate load`
-    (and `migrate rehearse`), recognised by content; missing ones leave their items "not
-    measured". Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with
-    the measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
+    (and `migrate rehearse`), each read by its `command` field (a file that is not such a result
+    is listed as unreadable, never guessed); missing ones leave their items "not measured".
+    Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with the
+    measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
 
         paletai migrate report --dir ./migration-day --out migration-report.md
     """

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from azure.core.exceptions import AzureError
 from azure.storage.blob.aio import BlobServiceClient
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,7 +17,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from paletai.ops.storage.copy import BlobOutcome, ContainerCopier, CopyReport, RewriteReport
+from paletai.ops.cli import JsonOut, console, fail, write_json
+from paletai.ops.storage.copy import (
+    BlobOutcome,
+    ContainerCopier,
+    CopyReport,
+    RewriteReport,
+    storage_copy_result,
+)
 from paletai.storage.base import StorageError
 
 storage_app = typer.Typer(
@@ -28,7 +32,6 @@ storage_app = typer.Typer(
     help="Blob storage: copy the cover images between storage accounts.",
     no_args_is_help=True,
 )
-console = Console()
 
 
 @storage_app.callback()
@@ -196,9 +199,7 @@ def copy_command(
     limit: Annotated[
         int | None, typer.Option(min=0, help="copy at most N blobs this run (a trial run)")
     ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the result as JSON here")
-    ] = None,
+    json_out: JsonOut = None,
 ) -> None:
     """Copy every blob of the container to the new account, verify it, and resume if re-run.
 
@@ -221,15 +222,11 @@ def copy_command(
             )
         )
     except StorageError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        fail(str(exc))
     except AzureError as exc:
         # e.g. a wrong key or an unreachable account; the SDK's message names no secret.
-        console.print(f"[red]error:[/red] {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        raise typer.Exit(2) from None
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     _summary(report, rewrite)
-    if json_out is not None:
-        data = {"copy": report.to_dict(), "rewrite": rewrite.to_dict() if rewrite else None}
-        json_out.write_text(json.dumps(data, indent=2))
+    write_json(json_out, storage_copy_result(report, rewrite))
     if report.failed:
         raise typer.Exit(1)

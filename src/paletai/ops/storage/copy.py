@@ -15,7 +15,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -23,6 +23,7 @@ from azure.storage.blob import BlobProperties, BlobSasPermissions, generate_blob
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
 
 from paletai.db.client import Database
+from paletai.ops.results import BlobCopyFigures, StorageCopyResult, UrlRewriteFigures
 from paletai.storage.azure_blob import ensure_public_container, error_code, public_url
 from paletai.storage.base import StorageError
 
@@ -78,21 +79,21 @@ class CopyReport:
         else:
             self.streamed += 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "destination": self.destination,
-            "total": self.total,
-            "copied": self.copied,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "bytes_copied": self.bytes_copied,
-            "bytes_skipped": self.bytes_skipped,
-            "server_side": self.server_side,
-            "streamed": self.streamed,
-            "destination_public": self.destination_public,
-            "failures": self.failures,
-        }
+    def to_figures(self) -> BlobCopyFigures:
+        return BlobCopyFigures(
+            source=self.source,
+            destination=self.destination,
+            total=self.total,
+            copied=self.copied,
+            skipped=self.skipped,
+            failed=self.failed,
+            bytes_copied=self.bytes_copied,
+            bytes_skipped=self.bytes_skipped,
+            server_side=self.server_side,
+            streamed=self.streamed,
+            destination_public=self.destination_public,
+            failures=self.failures,
+        )
 
 
 class CopyFailed(Exception):
@@ -369,14 +370,21 @@ class RewriteReport:
     already: int = 0
     missing: int = 0  # pointed at the old account, but the blob is not verified in the new one
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "old_prefix": self.old_prefix,
-            "new_prefix": self.new_prefix,
-            "rewritten": self.rewritten,
-            "already": self.already,
-            "missing": self.missing,
-        }
+    def to_figures(self) -> UrlRewriteFigures:
+        return UrlRewriteFigures(
+            old_prefix=self.old_prefix,
+            new_prefix=self.new_prefix,
+            rewritten=self.rewritten,
+            already=self.already,
+            missing=self.missing,
+        )
+
+
+def storage_copy_result(copy: CopyReport, rewrite: RewriteReport | None) -> StorageCopyResult:
+    """`storage copy --json`: the copy's figures, and the URL rewrite's when it ran."""
+    return StorageCopyResult(
+        copy_=copy.to_figures(), rewrite=rewrite.to_figures() if rewrite is not None else None
+    )
 
 
 async def rewrite_image_urls(

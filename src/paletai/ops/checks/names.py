@@ -1,0 +1,41 @@
+"""The names of the checks, shared by the checks that record them and `migrate report`.
+
+A check's name is how the report finds its evidence: renaming one here renames it on both sides.
+Names ending in ": " or a space are prefixes (the rest is a count, an endpoint or a file).
+"""
+
+from __future__ import annotations
+
+# migrate check (Phase 4); HEALTH and the games checks are also recorded by migrate load.
+HEALTH = "health"
+DOCS_SWAGGER = "docs: Swagger UI"
+DOCS_OPENAPI = "docs: openapi.json endpoints"
+AUTH_REGISTER = "auth: register"
+AUTH_LOGIN_JSON = "auth: login (JSON)"
+AUTH_LOGIN_FORM = "auth: login (OAuth2 form)"
+AUTH_ME = "auth: /auth/me"
+GAMES_CREATE = "games: create"
+GAMES_GENERATION = "games: generation"
+GAMES_THE_GAME = "games: the game"
+IMAGE_COVER = "image: cover"
+PLAY_SANDBOXED = "play: sandboxed HTML"
+FEED_LISTED = "feed: the game is listed"
+LIKES = "likes: like + unlike"
+NOTIFICATIONS = "notifications: subscribe"
+CLEANUP_GAME = "cleanup: delete the test game"
+
+# migrate dns (Phase 5)
+DNS_RESOLVE = "dns: resolve host"
+DNS_POINTS_AT_TARGET = "dns: points at target"
+HTTP_ANSWERS_ON_HOST = "http: the app answers on host"
+
+# migrate load (Phase 6): GAMES_CREATE is followed by the number of games.
+GAMES_IMAGES = "games: images"
+LOAD_PREFIX = "load: "  # + the endpoint: feed, game, health
+LOAD_FEED = LOAD_PREFIX + "feed"
+LOAD_ALL_DONE = "load: all requests done"
+LOAD_AVERAGE = "load: average response time < "  # + the limit
+CLEANUP_GAMES = "cleanup: delete the test games"
+
+# settings export | diff | apply: SETTINGS_VALID is followed by " (FILE)".
+SETTINGS_VALID = "settings valid"

@@ -1,0 +1,449 @@
+"""The declared shape of every `--json` result of the operator kit: one model per command.
+
+Each result names the command that wrote it (`command`) and the version of its shape
+(`schema_version`); `migrate report` reads a file by its `command` and nothing else. The field
+names are the ones the commands wrote before they were declared here (docs and scripts use them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+SCHEMA_VERSION = 1
+
+
+def _absent_when_none() -> Any:
+    """A field the command writes only when it has a value (absent, not null, otherwise)."""
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
+class _Shape(BaseModel):
+    # Undeclared keys are refused, so a result can only carry what its model says.
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpsResult(_Shape):
+    """What every `--json` result has: the command that wrote it and its shape's version."""
+
+    command: str
+    schema_version: int = SCHEMA_VERSION
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {value} is not the {SCHEMA_VERSION} this paletai reads "
+                "(written by another version of paletai?)"
+            )
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# db backup | restore | verify | sync | cutover
+
+
+class DumpedCollection(_Shape):
+    name: str
+    documents: int
+    bytes: int
+    seconds: float
+
+
+class DbBackupResult(OpsResult):
+    command: Literal["db backup"] = "db backup"
+    database: str
+    directory: str
+    collections: list[DumpedCollection] = []
+    seconds: float = 0.0
+    documents: int = 0
+    bytes: int = 0
+
+
+class RestoredCollection(_Shape):
+    namespace: str
+    source_namespace: str
+    documents: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    indexes: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    error_samples: list[str] = []
+
+
+class DbRestoreResult(OpsResult):
+    command: Literal["db restore"] = "db restore"
+    collections: list[RestoredCollection] = []
+    seconds: float = 0.0
+    ok: bool
+
+
+class IdSample(_Shape):
+    """A count and the first few `_id`s (extended JSON) of one kind of difference."""
+
+    count: int = 0
+    sample: list[str] = []
+
+
+class VerifiedCollection(_Shape):
+    name: str
+    source_count: int = 0
+    target_count: int = 0
+    in_source: bool = True
+    in_target: bool = True
+    missing_in_target: IdSample = IdSample()
+    extra_in_target: IdSample = IdSample()
+    different: IdSample = IdSample()
+    indexes_missing_in_target: list[str] = []
+    indexes_extra_in_target: list[str] = []
+    merge: str = "sorted"
+    identical: bool
+
+
+class DbRepairLikesResult(OpsResult):
+    command: Literal["db repair likes"] = "db repair likes"
+    scope: Literal["pending", "all"]
+    checked: int = 0
+    fixed: int = 0
+    unsettled: int = 0
+
+
+class DbVerifyResult(OpsResult):
+    command: Literal["db verify"] = "db verify"
+    source_db: str
+    target_db: str
+    collections: list[VerifiedCollection] = []
+    seconds: float = 0.0
+    identical: bool
+
+
+class SyncedCollection(_Shape):
+    """One collection's sync status when the command ended (the engine's CollectionStatus)."""
+
+    name: str
+    phase: str = "stopped"
+    copied: int = 0
+    copy_total: int = 0
+    events: int = 0
+    keys_applied: int = 0
+    lag: float = 0.0
+    caught_up: bool = False
+    reconciles: int = 0
+    reconcile_fixes: int = 0
+    write_errors: int = 0
+    retries: int = 0
+    last_error: str | None = None
+    drained_generation: int = 0
+
+
+class DbSyncResult(OpsResult):
+    command: Literal["db sync"] = "db sync"
+    caught_up: bool
+    write_errors: int = 0
+    collections: dict[str, SyncedCollection] = {}
+
+
+class CountedCollection(_Shape):
+    name: str
+    source: int
+    target: int
+
+
+class DbCutoverResult(OpsResult):
+    command: Literal["db cutover"] = "db cutover"
+    source: str
+    target: str
+    method: str
+    started_at: str = ""
+    writes_stopped_at: str = ""
+    ready_at: str = ""
+    write_pause_seconds: float = 0.0
+    stop_call_seconds: float = 0.0
+    drain_seconds: float = 0.0
+    verify_seconds: float = 0.0
+    initial_sync_seconds: float = 0.0
+    identical: bool = False
+    reverse: bool = False
+    collections: list[CountedCollection] = []
+
+
+# ---------------------------------------------------------------------------------------------
+# storage copy
+
+
+class BlobCopyFigures(_Shape):
+    source: str
+    destination: str
+    total: int = 0
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_copied: int = 0
+    bytes_skipped: int = 0
+    server_side: int = 0
+    streamed: int = 0
+    destination_public: bool | None = None
+    failures: dict[str, str] = {}
+
+
+class UrlRewriteFigures(_Shape):
+    old_prefix: str
+    new_prefix: str
+    rewritten: int = 0
+    already: int = 0
+    missing: int = 0
+
+
+class StorageCopyResult(OpsResult):
+    command: Literal["storage copy"] = "storage copy"
+    copy_: BlobCopyFigures = Field(alias="copy")
+    rewrite: UrlRewriteFigures | None = None
+
+    # `copy` is the JSON name; the attribute is `copy_` (BaseModel.copy exists).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Check reports: migrate check | dns | load, settings export | diff | apply
+
+
+class CheckRecord(_Shape):
+    """One verified fact: passed or not, how long it took, and what was seen."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+class CheckResult(OpsResult):
+    target: str
+    ok: bool
+    started_at: str
+    seconds: float = 0.0
+    checks: list[CheckRecord] = []
+
+
+class MigrateCheckResult(CheckResult):
+    command: Literal["migrate check"] = "migrate check"
+    test_email: str | None = None
+    prompt: str | None = None
+    version: str | None = _absent_when_none()
+    image_location: str | None = _absent_when_none()
+    task_id: str | None = None
+    game_id: str | None = None
+    kept_game_id: str | None = _absent_when_none()
+
+
+class MigrateDnsResult(CheckResult):
+    command: Literal["migrate dns"] = "migrate dns"
+    cname_chain: list[str] | None = _absent_when_none()
+    note: str | None = _absent_when_none()
+    host_addresses: list[str] | None = _absent_when_none()
+    target_addresses: list[str] | None = _absent_when_none()
+    url: str | None = _absent_when_none()
+
+
+class LoadGame(_Shape):
+    task_id: str | None = None
+    game_id: str | None = None
+    status: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    image: str | None = None
+
+
+class EndpointFigures(_Shape):
+    requests: int
+    errors: int
+    requests_per_second: float
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float = 0.0
+    error_samples: list[str] = []
+
+
+class LoadFigures(_Shape):
+    requests: int
+    planned_requests: int
+    concurrency: int
+    seconds: float
+    requests_per_second: float
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    endpoints: dict[str, EndpointFigures] = {}
+
+
+class MigrateLoadResult(CheckResult):
+    command: Literal["migrate load"] = "migrate load"
+    games: list[LoadGame] = []
+    load: LoadFigures | None = _absent_when_none()
+
+
+class ShownSetting(_Shape):
+    """An app setting as reports show it: secret values masked."""
+
+    name: str
+    value: str
+    slotSetting: bool = False  # az's own name
+
+
+class SettingsValidation(_Shape):
+    problems: list[str] = []
+    not_read_by_paletai: list[str] = []
+
+
+class AddedOrRemovedSetting(_Shape):
+    name: str
+    value: str
+
+
+class ChangedSetting(_Shape):
+    name: str
+    secret: bool
+    old: str | None = _absent_when_none()
+    new: str | None = _absent_when_none()
+    slotSetting: list[bool] | None = _absent_when_none()  # az's own name
+
+
+class SettingsDiffFigures(_Shape):
+    added: list[AddedOrRemovedSetting] = []
+    removed: list[AddedOrRemovedSetting] = []
+    changed: list[ChangedSetting] = []
+    unchanged: int = 0
+
+
+class SettingsExportResult(CheckResult):
+    command: Literal["settings export"] = "settings export"
+    settings: list[ShownSetting] = []
+    validation: dict[str, SettingsValidation] = {}
+
+
+class SettingsDiffResult(CheckResult):
+    command: Literal["settings diff"] = "settings diff"
+    diff: SettingsDiffFigures
+    validation: dict[str, SettingsValidation] = {}
+
+
+class SettingsApplyResult(CheckResult):
+    command: Literal["settings apply"] = "settings apply"
+    app: str
+    resource_group: str
+    slot: str | None = None
+    dry_run: bool = False
+    settings: list[ShownSetting] = []
+    validation: dict[str, SettingsValidation] = {}
+    az_argv: list[str] | None = _absent_when_none()
+
+
+# ---------------------------------------------------------------------------------------------
+# migrate rehearse
+
+
+class TrafficFigures(_Shape):
+    """What the rehearsal's live clients saw, and the writes missing on the new side."""
+
+    requests: int = 0
+    reads: int = 0
+    read_errors: int = 0
+    writes: int = 0
+    by_target: dict[str, int] = {}
+    acknowledged_games: int = 0
+    acknowledged_likes: int = 0
+    maintenance_503: int = 0
+    unexpected_errors: int = 0
+    unexpected_samples: list[str] = []
+    refused_window_seconds: float | None = None
+    refused_outside_pause: int = 0
+    pause_window_seconds: float | None = None
+    mean_ms: float = 0.0
+    lost_writes: int = 0
+    lost_samples: list[str] = []
+
+
+class RehearsalStep(_Shape):
+    step: str
+    at_seconds: float
+    seconds: float = 0.0
+    attempts: int | None = _absent_when_none()
+
+
+class RehearseResult(OpsResult):
+    command: Literal["migrate rehearse"] = "migrate rehearse"
+    started_at: str
+    seconds: float = 0.0
+    ok: bool = False
+    traffic: TrafficFigures | None = None
+    steps: list[RehearsalStep] = []
+    write_pause_seconds: float | None = None
+    pids: dict[str, int] = {}
+    urls: dict[str, str] = {}
+    storage_first_copy: BlobCopyFigures | None = None
+    order: str = ""
+
+
+AnyResult = Annotated[
+    DbBackupResult
+    | DbRestoreResult
+    | DbVerifyResult
+    | DbSyncResult
+    | DbCutoverResult
+    | DbRepairLikesResult
+    | StorageCopyResult
+    | MigrateCheckResult
+    | MigrateDnsResult
+    | MigrateLoadResult
+    | SettingsExportResult
+    | SettingsDiffResult
+    | SettingsApplyResult
+    | RehearseResult,
+    Field(discriminator="command"),
+]
+_ANY_RESULT: TypeAdapter[AnyResult] = TypeAdapter(AnyResult)
+# The model of each command, by the name in its `command` field (the check reports apart: a
+# CheckReport becomes one of them).
+CHECK_MODELS: dict[str, type[CheckResult]] = {
+    model.model_fields["command"].default: model
+    for model in (
+        MigrateCheckResult,
+        MigrateDnsResult,
+        MigrateLoadResult,
+        SettingsExportResult,
+        SettingsDiffResult,
+        SettingsApplyResult,
+    )
+}
+MODELS: dict[str, type[OpsResult]] = {
+    **{
+        model.model_fields["command"].default: model
+        for model in (
+            DbBackupResult,
+            DbRestoreResult,
+            DbVerifyResult,
+            DbSyncResult,
+            DbCutoverResult,
+            DbRepairLikesResult,
+            StorageCopyResult,
+            RehearseResult,
+        )
+    },
+    **CHECK_MODELS,
+}
+
+
+def parse_result(data: Any) -> AnyResult:
+    """The model of a `--json` result, chosen by its `command`; ValidationError otherwise."""
+    return _ANY_RESULT.validate_python(data)
+
+
+def dump_result(result: OpsResult) -> dict[str, Any]:
+    """A result as its `--json` file holds it."""
+    return result.model_dump(mode="json", by_alias=True)
