@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
 DB_NAME = "console_browser"
 SEEDED = 15  # more than one page of the feed (the console asks for 12 at a time)
 EMAIL, PASSWORD = "player@example.com", "a good password"
+DAILY_LIMIT = 3  # create, remix, one more: then the quota test meets a 429
 # A game that tries to read the console's token and cookies from inside its frame.
 NOSY_GAME = """<!DOCTYPE html><html><body><canvas></canvas><script>
 var out = {};
@@ -59,6 +60,7 @@ async def served(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> As
         DB_NAME=DB_NAME,
         PALETAI_DATA_DIR=str(workdir / "data"),
         JWT_SECRET_KEY="console-secret-" + "c" * 40,
+        DAILY_PROMPT_LIMIT=str(DAILY_LIMIT),
     )
     server = ServerProcess(workdir, env)
     try:
@@ -183,7 +185,9 @@ def test_register_log_out_and_log_in(visit: Visit) -> None:
     assert page.evaluate("document.getElementById('password').validity.valid") is False
     page.fill("#password", PASSWORD)
     page.click("#auth-form button[type=submit]")
-    expect(page.locator("#remaining")).to_have_text("20 of 20 prompts left today")
+    expect(page.locator("#remaining")).to_have_text(
+        f"{DAILY_LIMIT} of {DAILY_LIMIT} prompts left today"
+    )
     expect(page.locator("#who")).to_have_text("player_one")
     assert visit.token().count(".") == 2  # a JWT, kept in localStorage
 
@@ -219,7 +223,9 @@ def test_create_shows_the_stages_then_the_game(visit: Visit) -> None:
         "Publishing",
     ]
     assert [stages.nth(i).get_attribute("class") for i in range(5)] == ["done"] * 5
-    expect(page.locator("#remaining")).to_have_text("19 of 20 prompts left today")
+    expect(page.locator("#remaining")).to_have_text(
+        f"{DAILY_LIMIT - 1} of {DAILY_LIMIT} prompts left today"
+    )
     frame = page.locator("#ready iframe")
     src = frame.get_attribute("src") or ""
     assert src.startswith("/games/")
@@ -295,6 +301,20 @@ def test_my_games_delete(visit: Visit) -> None:
     expect(rows).to_have_count(1)
     expect(page.locator("#mine-status")).to_contain_text("Deleted")
     assert httpx.get(f"{visit.base}/games/{remix_id}").status_code == 404
+
+
+def test_past_the_daily_limit_says_when_prompts_come_back(visit: Visit) -> None:
+    page = visit.page
+    visit.go("/#/create")
+    expect(page.locator("#remaining")).to_have_text(f"1 of {DAILY_LIMIT} prompts left today")
+    page.fill("#prompt", "a breakout game")
+    page.click("form.prompt button[type=submit]")
+    expect(page.locator("#ready")).to_be_visible(timeout=30_000)
+    expect(page.locator("#remaining")).to_have_text(f"0 of {DAILY_LIMIT} prompts left today")
+    page.click("form.prompt button[type=submit]")
+    alert = page.locator("form.prompt [role=alert]")
+    expect(alert).to_contain_text("Your prompts come back in ")
+    expect(alert).to_contain_text(" (at ")
 
 
 def test_share_page_has_card_tags(visit: Visit) -> None:
