@@ -374,6 +374,13 @@ def test_feed_at_phone_width(visit: Visit) -> None:
         assert first is not None
         assert first["width"] >= 150
         visit.shot("feed-phone")
+        visit.go(f"/#/play/{visit.state['game_id']}")
+        expect(page.locator("#game-frame")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        frame = page.locator("#game-frame").bounding_box()
+        assert frame is not None
+        assert frame["width"] >= 350  # the game gets the phone's width
+        visit.shot("play-phone")
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
 

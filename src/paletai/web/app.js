@@ -316,12 +316,14 @@ async function playView(gameId) {
   if (mine !== renderId) return;
   document.title = `${game.title} · PaletAI`;
   const count = h("span", { id: "likes" }, String(game.likes_count));
+  const countLabel = h("span", {}, "");
   const likeButton = h("button.button.like", { type: "button", id: "like", "aria-pressed": String(game.liked_by_me) });
   const likeMessage = h("span");
   const paintLike = () => {
     likeButton.textContent = game.liked_by_me ? "♥ Liked" : "♡ Like";
     likeButton.setAttribute("aria-pressed", String(game.liked_by_me));
     count.textContent = String(game.likes_count);
+    countLabel.textContent = game.likes_count === 1 ? " like" : " likes";
   };
   paintLike();
   likeButton.addEventListener("click", async () => {
@@ -365,7 +367,7 @@ async function playView(gameId) {
       parent,
       h("p", { id: "description" }, game.description),
       game.controls && h("p.controls", {}, h("strong", {}, "Controls: "), game.controls),
-      h("p.actions", {}, likeButton, " ", h("span.count", {}, count, " likes"), " ", h("a.button", { href: `/g/${encodeURIComponent(game.id)}` }, "Share page"), likeMessage),
+      h("p.actions", {}, likeButton, " ", h("span.count", {}, count, countLabel), " ", h("a.button", { href: `/g/${encodeURIComponent(game.id)}` }, "Share page"), likeMessage),
       h("details", {}, h("summary", {}, "The prompt"), h("p", {}, game.prompt)),
       h("div.card.remix", {}, remix, remixPanel),
     )));
