@@ -425,6 +425,9 @@ async function route() {
   const parts = path.split("/").filter(Boolean);
   const name = parts[0] || "feed";
   updateNav(name);
+  // A new page: start at its top, and let screen readers and Tab start from its content.
+  window.scrollTo(0, 0);
+  view.focus({ preventScroll: true });
   if (name === "feed") feedView(params);
   else if (name === "login" || name === "register") authView(name);
   else if (name === "create") createView();

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 from importlib import resources
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
@@ -62,7 +61,7 @@ def wants_html(request: Request) -> bool:
 
 
 @router.get("/", tags=["health"], response_model=None)
-async def root(request: Request) -> Response | dict[str, Any]:
+async def root(request: Request) -> Response:
     """Welcome: the console for browsers; the service's name, version and docs for API clients."""
     if wants_html(request):
         console = (WEB_DIR / "index.html").read_text(encoding="utf-8")
