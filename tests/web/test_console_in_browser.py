@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from paletai.db.client import make_client
 from tests.conftest import Player, create_game
@@ -233,6 +233,41 @@ def test_create_shows_the_stages_then_the_game(visit: Visit) -> None:
     visit.state["game_id"] = src.split("/")[2]
     expect(page.frame_locator("#ready iframe").locator("canvas")).to_be_visible()
     visit.shot("create-stages")
+
+
+def test_a_failed_task_shows_its_error(visit: Visit) -> None:
+    # The API answers as it does when generation fails; routed so no prompt is spent on it.
+    page = visit.page
+    accepted = {"task_id": "t-failed", "status": "queued", "status_url": "/tasks/t-failed"}
+    failed = {
+        "task_id": "t-failed",
+        "status": "failed",
+        "stage": "validating",
+        "progress": {},
+        "attempts": 3,
+        "game_id": None,
+        "error": "the game did not pass validation: it loads a script from the network",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+
+    def answer(route: Route) -> None:
+        body = accepted if route.request.method == "POST" else failed
+        route.fulfill(status=202 if body is accepted else 200, json=body)
+
+    page.route("**/games", answer)
+    page.route("**/tasks/t-failed", answer)
+    try:
+        visit.go("/#/create")
+        page.fill("#prompt", "a game that fails")
+        page.click("form.prompt button[type=submit]")
+        alert = page.locator("#progress [role=alert]")
+        expect(alert).to_contain_text("it loads a script from the network")
+        classes = [li.get_attribute("class") for li in page.locator("#stages li").all()]
+        assert classes == ["done", "done", "failed", "", ""]
+    finally:
+        page.unroute("**/games")
+        page.unroute("**/tasks/t-failed")
 
 
 def test_play_in_a_sandbox_the_keys_reach_the_game(visit: Visit) -> None:
