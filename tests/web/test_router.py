@@ -60,6 +60,7 @@ async def test_static_files_are_served_and_not_sniffed(client: httpx.AsyncClient
         assert kind in response.headers["content-type"]
         assert response.headers["x-content-type-options"] == "nosniff"
     assert (await client.get("/web/../router.py")).status_code == 404
+    assert (await client.get("/web/router.py")).status_code == 404  # only static/ is served
 
 
 async def test_share_page_escapes_and_tags(client: httpx.AsyncClient, ctx: AppContext) -> None:

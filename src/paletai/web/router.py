@@ -23,7 +23,8 @@ from paletai.games.repository import GamesRepository
 from paletai.games.router import GameId, base_url
 
 WEB_PREFIX = "/web"
-WEB_DIR = Path(str(resources.files("paletai") / "web"))
+# Only the static/ folder is served: never this package's Python files.
+WEB_DIR = Path(str(resources.files("paletai") / "web" / "static"))
 
 router = APIRouter()
 
