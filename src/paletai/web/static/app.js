@@ -439,8 +439,9 @@ async function route() {
 document.getElementById("logout").addEventListener("click", () => {
   token.clear();
   me = null;
-  location.hash = "#/";
-  route();
+  // Setting the hash re-renders through hashchange, unless the feed is already showing.
+  if (location.hash === "#/" || location.hash === "") route();
+  else location.hash = "#/";
 });
 window.addEventListener("hashchange", route);
 loadMe().then(route);
