@@ -22,6 +22,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The offline games draw their themed pieces as emoji; without a colour emoji font they show boxes.
+if command -v fc-list >/dev/null 2>&1 && ! fc-list | grep -qi "color emoji"; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null
+  else
+    echo "install-tools: emoji pieces need a colour emoji font: sudo apt-get install fonts-noto-color-emoji" >&2
+  fi
+fi
+
 # Python tools with dependencies of their own (they would clash with the project's): each in its
 # own virtual environment, outside the checkout so that a fresh clone (CI) reuses it, and linked
 # into tools/bin. PALETAI_TOOLS_CACHE moves the cache.

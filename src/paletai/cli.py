@@ -145,7 +145,8 @@ def serve(
         from paletai.main import create_app
 
         application = create_app(_settings_or_exit())
-        console.print(f"PaletAI on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+        url = f"http://{host}:{port}"
+        console.print(f"PaletAI on [bold]{url}[/bold]  (console: /, API docs: /docs)")
         uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
     finally:
         if embedded is not None:

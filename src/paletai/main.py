@@ -36,6 +36,7 @@ from paletai.jobs.repository import TasksRepository
 from paletai.jobs.router import router as tasks_router
 from paletai.notifications.router import router as notifications_router
 from paletai.storage.local import STATIC_PREFIX, LocalImageStore
+from paletai.web.router import install_web
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["Retry-After", "Location"],
     )
 
-    @app.get("/", tags=["health"])
-    async def root() -> dict[str, Any]:
-        """Welcome: the service's name and version, and where its docs are."""
-        return {"name": settings.APP_NAME, "version": __version__, "docs": "/docs"}
-
+    install_web(app)  # `/`: the console for browsers, the welcome object for API clients
     for router in (
         health_router,
         auth_router,

@@ -31,6 +31,8 @@ KEYS: dict[str, tuple[str, str, int, str]] = {
     "Space": (" ", "Space", 32, " "),
     "Enter": ("Enter", "Enter", 13, "\r"),
     "r": ("r", "KeyR", 82, "r"),
+    "w": ("w", "KeyW", 87, "w"),
+    "s": ("s", "KeyS", 83, "s"),
 }
 
 

@@ -288,6 +288,47 @@ def play_memory(page: Page) -> None:
     assert info(page)["faceUp"] == 0  # a miss turns back; a match stays matched
 
 
+def play_arena(page: Page) -> None:
+    start = info(page)
+    page.key("ArrowRight", up=False)
+    tick(page, 10)
+    page.key("ArrowRight", down=False)
+    assert info(page)["x"] > start["x"]
+    page.key("Space")
+    assert info(page)["swing"] > 0  # the sword swings
+    x, y = client_point(page, 40, 440)
+    page.touch_hold(x, y)
+    tick(page, 60)
+    page.touch_release()
+    moved = info(page)
+    assert moved["x"] < start["x"]
+    assert moved["y"] > start["y"]
+    tick(page, 3000)  # standing still, the slimes win
+    assert hook(page, "state()") == "over"
+
+
+def play_platformer(page: Page) -> None:
+    start = info(page)
+    assert start["ground"] is True
+    page.key("ArrowRight", up=False)
+    tick(page, 20)
+    page.key("ArrowRight", down=False)
+    assert info(page)["x"] > start["x"] + 30
+    page.key("Space")
+    tick(page, 1)
+    assert info(page)["vy"] < 0  # jumping
+    tick(page, 60)
+    assert info(page)["ground"] is True  # and landed
+    here = info(page)["x"]
+    x, y = client_point(page, 620, 200)  # hold right of the hero: run right, and jump
+    page.touch_hold(x, y)
+    tick(page, 2)
+    assert info(page)["vy"] < 0
+    tick(page, 30)
+    page.touch_release()
+    assert info(page)["x"] > here
+
+
 PLAYS: dict[str, Callable[[Page], None]] = {
     "snake": play_snake,
     "pong": play_pong,
@@ -296,6 +337,8 @@ PLAYS: dict[str, Callable[[Page], None]] = {
     "shooter": play_shooter,
     "2048": play_2048,
     "memory": play_memory,
+    "arena": play_arena,
+    "platformer": play_platformer,
 }
 
 
@@ -422,6 +465,20 @@ def score_memory(page: Page) -> None:
         tick(page, 120)  # the miss turns back
 
 
+def score_arena(page: Page) -> None:
+    for _ in range(400):  # strike as the slimes come into reach
+        if hook(page, "score()") > 0 or hook(page, "state()") != "playing":
+            break
+        page.key("Space")
+        tick(page, 6)
+
+
+def score_platformer(page: Page) -> None:
+    page.key("ArrowRight", up=False)  # the first coins lie on the way
+    tick(page, 90)
+    page.key("ArrowRight", down=False)
+
+
 SCORERS: dict[str, Callable[[Page], None]] = {
     "snake": score_snake,
     "pong": score_pong,
@@ -430,6 +487,8 @@ SCORERS: dict[str, Callable[[Page], None]] = {
     "shooter": score_shooter,
     "2048": score_2048,
     "memory": score_memory,
+    "arena": score_arena,
+    "platformer": score_platformer,
 }
 
 
@@ -487,3 +546,41 @@ def test_game_fits_a_phone(page: Page, server: GameServer, name: str) -> None:
         assert page.errors() == []
     finally:
         page.send("Emulation.setDeviceMetricsOverride", DESKTOP)
+
+
+def test_two_player_pong_has_a_paddle_each(page: Page, server: GameServer) -> None:
+    open_game(page, server, "pong", prompt="pong for two players")
+    assert info(page)["players"] == 2
+    hook(page, "pause(true)")
+    page.key("Space")
+    start = info(page)
+    page.key("s", up=False)  # the left player's key moves the left paddle only
+    tick(page, 12)
+    page.key("s", down=False)
+    after_s = info(page)
+    assert after_s["paddleY"] > start["paddleY"]
+    assert after_s["aiY"] == start["aiY"]
+    page.key("ArrowUp", up=False)  # the right player's key moves the right paddle only
+    tick(page, 12)
+    page.key("ArrowUp", down=False)
+    after_up = info(page)
+    assert after_up["aiY"] < after_s["aiY"]
+    assert after_up["paddleY"] == after_s["paddleY"]
+    assert "Left player: W/S" in page.evaluate("document.getElementById('ov-text').textContent")
+    assert page.errors() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "prompt"),
+    [("memory", "a memory game with fruits"), ("2048", "2048 but with cats")],
+)
+def test_themed_pieces_are_drawn(page: Page, server: GameServer, name: str, prompt: str) -> None:
+    open_game(page, server, name, prompt=prompt)
+    assert info(page)["themed"] is True
+    hook(page, "pause(true)")
+    page.key("Space")
+    if name == "memory":
+        page.key("Space")  # turn a card over
+    tick(page, 20)
+    assert screenshot_colours(page, f"{name}-themed") >= 16
+    assert page.errors() == []

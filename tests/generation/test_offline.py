@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import json
 import re
 from typing import Any
 
@@ -22,7 +23,17 @@ from paletai.generation.providers.offline import (
     title_for,
 )
 
-EXPECTED_TEMPLATES = {"snake", "pong", "breakout", "flappy", "shooter", "2048", "memory"}
+EXPECTED_TEMPLATES = {
+    "snake",
+    "pong",
+    "breakout",
+    "flappy",
+    "shooter",
+    "2048",
+    "memory",
+    "arena",
+    "platformer",
+}
 HOSTILE = "</script><script>alert(1)</script> \"quoted\" 'single' <b>bold</b> & {{TITLE}}"
 
 
@@ -320,3 +331,91 @@ def test_template_is_self_contained_and_safe(name: str) -> None:
     assert "Play again" in document
     assert "window.__paletai" in document
     assert len(scripts_of(document)) == 1
+
+
+# --- what a new user asks for -----------------------------------------------------------------
+
+
+def pieces_in(draft: GameDraft) -> list[str]:
+    """The emoji pieces a game was filled with (the shell's PIECES array)."""
+    match = re.search(r"var PIECES = (\[.*?\]);", draft.html)
+    assert match is not None
+    pieces: list[str] = json.loads(match.group(1))
+    return pieces
+
+
+def test_pong_for_two_players_is_two_player_pong() -> None:
+    draft = build("pong for two players")
+    assert template_of(draft.html) == "pong"
+    assert "var PLAYERS = 2 === 2" in draft.html
+    assert draft.description.startswith("Two-player Pong, themed from your prompt.")
+    assert "computer" not in draft.description.lower()
+    assert "W/S" in draft.controls
+    assert "arrows" in draft.controls
+    assert draft.title == "Pong"
+
+
+@pytest.mark.parametrize("prompt", ["2-player pong", "pong versus a friend", "multiplayer pong"])
+def test_other_ways_to_ask_for_two_players(prompt: str) -> None:
+    assert "var PLAYERS = 2 === 2" in build(prompt).html
+
+
+def test_pong_alone_stays_against_the_computer() -> None:
+    draft = build("a pong game")
+    assert "var PLAYERS = 1 === 2" in draft.html
+    assert "computer" in draft.description.lower()
+
+
+def test_memory_with_fruits_has_fruit_cards() -> None:
+    draft = build("a memory game with fruits")
+    assert template_of(draft.html) == "memory"
+    pieces = pieces_in(draft)
+    assert "🍎" in pieces
+    assert "🍓" in pieces
+    assert len(set(pieces)) >= 8  # eight distinct pairs
+    assert "with fruit pieces" in draft.description
+
+
+def test_2048_with_cats_has_cat_tiles() -> None:
+    draft = build("2048 but with cats")
+    assert template_of(draft.html) == "2048"
+    pieces = pieces_in(draft)
+    assert pieces[0] == "🐱"
+    assert len(set(pieces)) == 11  # one a value, 2 up to 2048
+    assert "with cat pieces" in draft.description
+
+
+def test_no_named_pieces_means_drawn_pieces() -> None:
+    assert pieces_in(build("a memory game")) == []
+    assert pieces_in(build("pong with cats")) == []  # pong has no pieces to theme
+
+
+def test_an_rpg_fighting_slimes_is_the_arena() -> None:
+    draft = build("an RPG where you fight slimes")
+    assert template_of(draft.html) == "arena"
+    assert draft.description.startswith("RPG Arena, themed from your prompt.")
+    assert "slimes" in draft.description
+    assert "Space to strike" in draft.controls
+
+
+def test_a_platformer_is_the_platformer() -> None:
+    draft = build("a platformer")
+    assert template_of(draft.html) == "platformer"
+    assert draft.description.startswith("Platformer, themed from your prompt.")
+    assert "jump" in draft.controls.lower()
+
+
+def test_a_named_hero_plays_and_is_not_a_piece() -> None:
+    draft = build("a cat platformer with candy")
+    assert 'var HERO = "🐱"' in draft.html
+    assert "🍬" in pieces_in(draft)
+    assert "🐱" not in pieces_in(draft)
+    assert "with sweet pieces and a 🐱 hero" in draft.description
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TEMPLATES))
+def test_descriptions_name_their_template(name: str) -> None:
+    draft = build(f"a {name} game")
+    assert template_of(draft.html) == name
+    label = {"shooter": "Space Shooter", "arena": "RPG Arena"}.get(name, name.capitalize())
+    assert draft.description.startswith(f"{label}, themed from your prompt")

@@ -2,19 +2,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from paletai.core.deps import CtxDep, CurrentUser, DbDep, OptionalUser, base_url
 from paletai.core.errors import NotFound
 from paletai.games import service
 from paletai.games.repository import GamesRepository
-from paletai.games.schemas import FeedSort, GameCreate, GamePage, GamePublic, GameRemix, LikeState
+from paletai.games.schemas import (
+    FeedSort,
+    GameCreate,
+    GameId,
+    GamePage,
+    GamePublic,
+    GameRemix,
+    LikeState,
+)
 from paletai.jobs.schemas import TaskAccepted
 
 router = APIRouter(tags=["games"])
 
-GameId = Annotated[str, Path(min_length=1, max_length=64, description="a game id")]
 Limit = Annotated[int, Query(ge=1, le=50, description="items per page")]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="next_cursor from the previous page")

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field, StrictStr
 
 from paletai.core.schemas import RequestModel, ResponseModel
 
 PROMPT_MAX = 2000
+
+# A game id in a path (the API's and the console's share page).
+GameId = Annotated[str, Path(min_length=1, max_length=64, description="a game id")]
 
 
 class GameCreate(RequestModel):

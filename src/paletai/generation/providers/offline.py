@@ -103,6 +103,26 @@ KINDS: dict[str, GameKind] = {
             "Arrow keys or WASD, or swipe, to slide the tiles. R to start over.",
         ),
         GameKind(
+            "arena",
+            "RPG Arena",
+            ("rpg", "arena", "dungeon", "slime", "zelda", "roguelike", "roguelite"),
+            ("fight", "sword", "monster", "hero", "knight", "battle", "quest", "adventure"),
+            "A top-down fight: move around the arena, strike the slimes before they reach you, "
+            "and survive the waves; you have 5 HP.",
+            "Arrow keys or WASD to move, Space to strike; on touch, drag to move and tap to "
+            "strike. Space or tap to start and restart.",
+        ),
+        GameKind(
+            "platformer",
+            "Platformer",
+            ("platformer", "platform", "platforms", "mario", "sidescroller"),
+            ("jump", "jumping", "run", "runner", "climb", "level", "levels"),
+            "Run and jump from platform to platform, collect the coins and reach the flag; "
+            "a fall costs a life.",
+            "Left/Right or A/D to run, Space, Up or W to jump; on touch, use the pad. "
+            "Space or tap to start and restart.",
+        ),
+        GameKind(
             "memory",
             "Memory",
             ("memory", "pairs", "concentration", "matching"),
@@ -121,7 +141,8 @@ _STOPWORDS = frozenset(
     want would like please can could let lets let's game games simple basic small little tiny
     playable html html5 javascript js canvas browser web mobile version style styled themed
     theme kind type one new classic clone play player players using use but not also all
-    should has have had will get now instead change turn more less add again same""".split()
+    should has have had will get now instead change turn more less add again same two versus
+    vs friend""".split()
 )
 _FAST_WORDS = frozenset(
     "fast faster fastest quick quicker speedy hard harder hardest difficult insane turbo "
@@ -134,6 +155,105 @@ _SLOW_WORDS = frozenset(
 _TITLE_MAX = 40
 
 
+# Two-player modes, for the templates that have one (pong: W/S against the arrow keys).
+TWO_PLAYER_KINDS = frozenset({"pong"})
+_TWO_PLAYER = re.compile(
+    r"\b(?:two|2)[\s-]*(?:players?|player|people|humans?|p)\b|\bmulti-?player\b|\bversus\b"
+    r"|\bvs\.?\b|\bpvp\b|\b(?:with|against) (?:a|my) (?:friend|brother|sister|mate)\b"
+    r"|\blocal (?:co-?op|multiplayer)\b",
+    re.I,
+)
+TWO_PLAYER_BLURB = "Two-player pong on one keyboard: each returns the ball; first to 7 points wins."
+TWO_PLAYER_CONTROLS = (
+    "Left player: W/S. Right player: Up/Down arrows. On touch, drag on your half of the court. "
+    "Space or tap to start and restart."
+)
+
+# Pieces drawn from the prompt's nouns: memory cards, 2048 tiles (small to large), snake food,
+# invaders, arena enemies, platformer coins. Each set has 11 distinct emoji (2 ... 2048).
+PIECE_SETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "fruit": ("fruit", tuple("🍒🍓🍇🍋🍊🍎🍐🍑🥭🍍🍉")),
+    "cat": ("cat", tuple("🐱😺😸😹😻😼😽🙀😿😾🦁")),
+    "dog": ("dog", tuple("🐶🐕🐩🦮🐺🦊🐾🦴🐈🦁🐯")),
+    "animal": ("animal", tuple("🐭🐹🐰🦊🐻🐼🐨🐯🦁🐮🐷")),
+    "food": ("food", tuple("🍟🌭🍔🍕🌮🌯🥪🥗🍜🍣🍰")),
+    "sweet": ("sweet", tuple("🍬🍭🍫🍪🍩🧁🍰🍮🍯🎂🍦")),
+    "vegetable": ("vegetable", tuple("🥕🥦🌽🍆🥔🍅🥒🌶🧅🥬🍄")),
+    "ocean": ("sea creature", tuple("🐚🦐🦀🐟🐠🐡🐙🦑🐬🦈🐳")),
+    "space": ("space", tuple("🌑🌒🌓🌔🌕🌍🪐☄🌟🚀🛸")),
+    "monster": ("monster", tuple("👻👽👾🤖👹👺💀🧟🧛🐲🐉")),
+    "bug": ("bug", tuple("🐜🐛🐞🐝🦋🦗🕷🐌🦂🪲🪳")),
+    "flower": ("flower", tuple("🌱🌿🍀🌷🌼🌸🌺🌻🌹💐🌳")),
+    "bird": ("bird", tuple("🐣🐤🐥🐦🐧🕊🦜🦉🦆🦢🦅")),
+    "dinosaur": ("dinosaur", tuple("🥚🐣🦎🐊🐢🐍🦕🦖🐲🐉🌋")),
+    "face": ("emoji", tuple("🙂😊😄😁😆😂🤣😍🤩😎🥳")),
+    "heart": ("heart", tuple("🤍💛🧡❤💗💓💞💕💖💘💝")),
+    "weather": ("weather", tuple("💧🌧⛅🌤☀🌈❄⛄🌪⚡🌊")),
+}
+_PIECE_WORDS: dict[str, str] = {
+    word: key
+    for key, words in {
+        "fruit": "fruit fruits fruity apple banana cherry strawberry grape orange lemon berry",
+        "cat": "cat kitten kitty kitties cats meow",
+        "dog": "dog puppy puppies pup doggo",
+        "animal": "animal animals zoo pet pets farm",
+        "food": "food foods pizza burger burgers snack snacks lunch",
+        "sweet": "candy candies sweet sweets dessert desserts chocolate cake cookie cookies donut",
+        "vegetable": "vegetable vegetables veggie veggies carrot carrots garden",
+        "ocean": "ocean sea fish fishes underwater aquarium octopus shark",
+        "space": "planet planets moon moons star stars cosmic",
+        "monster": "monster monsters ghost ghosts zombie zombies halloween spooky",
+        "bug": "bug bugs insect insects bee bees butterfly butterflies",
+        "flower": "flower flowers plant plants spring",
+        "bird": "birds chick chicks duck ducks penguin penguins",
+        "dinosaur": "dinosaur dinosaurs dino dinos jurassic",
+        "face": "emoji emojis smiley smileys face faces",
+        "heart": "heart hearts love valentine valentines",
+        "weather": "weather rain snow sunny storm",
+    }.items()
+    for word in words.split()
+}
+# A hero for the games with one (arena, platformer, flappy), when the prompt names one.
+HEROES: dict[str, str] = {
+    "cat": "🐱",
+    "kitten": "🐱",
+    "dog": "🐶",
+    "puppy": "🐶",
+    "robot": "🤖",
+    "ninja": "🥷",
+    "frog": "🐸",
+    "penguin": "🐧",
+    "fox": "🦊",
+    "bunny": "🐰",
+    "rabbit": "🐰",
+    "wizard": "🧙",
+    "witch": "🧙",
+    "princess": "👸",
+    "alien": "👽",
+    "ghost": "👻",
+    "monkey": "🐵",
+    "bear": "🐻",
+    "pig": "🐷",
+    "chicken": "🐔",
+    "unicorn": "🦄",
+    "dragon": "🐉",
+    "dinosaur": "🦖",
+    "dino": "🦖",
+    "bee": "🐝",
+    "duck": "🦆",
+    "mouse": "🐭",
+    "knight": "🤺",
+    "zombie": "🧟",
+    "astronaut": "🧑‍🚀",
+    "pirate": "🏴‍☠️",
+    "owl": "🦉",
+    "hamster": "🐹",
+    "panda": "🐼",
+}
+HERO_KINDS = frozenset({"arena", "platformer", "flappy"})
+PIECE_KINDS = frozenset({"memory", "2048", "snake", "shooter", "arena", "platformer"})
+
+
 @dataclass(frozen=True)
 class Theme:
     """Everything a template is filled with. Values are raw; the encoders escape them."""
@@ -142,6 +262,9 @@ class Theme:
     caption: str
     palette: Palette
     speed: float
+    players: int = 1
+    pieces: tuple[str, ...] = ()
+    hero: str = ""
 
 
 def _js_string(value: str) -> str:
@@ -177,6 +300,9 @@ _ENCODERS: dict[str, Callable[[Theme], str]] = {
     "FG": lambda t: _css_color(t.palette[1]),
     "ACCENT": lambda t: _css_color(t.palette[2]),
     "SPEED": lambda t: _js_number(t.speed),
+    "PLAYERS": lambda t: "2" if t.players == 2 else "1",
+    "PIECES_JS": lambda t: "[" + ", ".join(_js_string(p) for p in t.pieces) + "]",
+    "HERO_JS": lambda t: _js_string(t.hero),
 }
 
 
@@ -357,6 +483,35 @@ def speed_for(prompt: str) -> float:
     return 1.0
 
 
+def players_for(prompt: str) -> int:
+    """2 when the prompt asks for two players ("pong for two players", "2-player", "versus")."""
+    return 2 if _TWO_PLAYER.search(prompt) else 1
+
+
+def pieces_for(prompt: str, hero: str = "") -> tuple[str, tuple[str, ...]] | None:
+    """The piece set the prompt's first themed noun names ("fruits" -> fruit emoji), if any.
+
+    With a hero, the hero's own noun is not a piece ("a cat platformer with candy": candy).
+    """
+    for token in _tokens(prompt):
+        if hero and HEROES.get(_singular(token), HEROES.get(token)) == hero:
+            continue
+        for word in (token, _singular(token)):
+            key = _PIECE_WORDS.get(word)
+            if key:
+                return PIECE_SETS[key]
+    return None
+
+
+def hero_for(prompt: str) -> str:
+    """The hero the prompt names ("a cat platformer" -> a cat), or "" for the drawn one."""
+    for token in _tokens(prompt):
+        for word in (token, _singular(token)):
+            if word in HEROES:
+                return HEROES[word]
+    return ""
+
+
 def _title_case(word: str) -> str:
     return word if word.isupper() or word[0].isdigit() else word[0].upper() + word[1:]
 
@@ -390,6 +545,19 @@ def _caption(prompt: str) -> str:
     return f"“{text}”" if text else ""
 
 
+def describe(game: GameKind, players: int, pieces: str | None, hero: str) -> str:
+    """The description, honest about the template: "Breakout, themed from your prompt. …"."""
+    themed = "themed from your prompt"
+    touches = [f"{pieces} pieces"] if pieces else []
+    if hero:
+        touches.append(f"a {hero} hero")
+    if touches:
+        themed += " with " + " and ".join(touches)
+    label = f"Two-player {game.label}" if players == 2 else game.label
+    blurb = TWO_PLAYER_BLURB if players == 2 else game.blurb
+    return f"{label}, {themed}. {blurb}"
+
+
 class OfflineProvider:
     """Authors games from the bundled templates: no keys, no network, deterministic."""
 
@@ -402,17 +570,23 @@ class OfflineProvider:
         title = title_for(
             request.prompt, kind, request.parent_title if request.parent_html else None
         )
+        game = KINDS[kind]
+        players = players_for(request.prompt) if kind in TWO_PLAYER_KINDS else 1
+        hero = hero_for(request.prompt) if kind in HERO_KINDS else ""
+        pieces = pieces_for(request.prompt, hero) if kind in PIECE_KINDS else None
         theme = Theme(
             title=title,
             caption=_caption(request.prompt),
             palette=palette_for(request.prompt, request.seed),
             speed=speed_for(request.prompt),
+            players=players,
+            pieces=pieces[1] if pieces else (),
+            hero=hero,
         )
-        game = KINDS[kind]
         return GameDraft(
             title=title,
-            description=game.blurb,
-            controls=game.controls,
+            description=describe(game, players, pieces[0] if pieces else None, hero),
+            controls=TWO_PLAYER_CONTROLS if players == 2 else game.controls,
             html=fill_template(_template_source(kind), theme),
             provider=self.name,
             model=self.model,
