@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from paletai.config import Settings
+from paletai.core.security import PasswordHashing, default_hash_slots
 from paletai.db.client import Client, Database
 from paletai.generation.providers.base import GameProvider
 from paletai.notifications.base import PushSender
@@ -30,4 +31,7 @@ class AppContext:
     jwt_secret: str
     workers: WorkerPool | None = None
     users: UserCache = field(default_factory=UserCache)
+    passwords: PasswordHashing = field(
+        default_factory=lambda: PasswordHashing(default_hash_slots(), wait_seconds=2.0)
+    )
     extras: dict[str, Any] = field(default_factory=dict)

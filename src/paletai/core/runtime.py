@@ -14,6 +14,7 @@ from paletai.admin.maintenance import MaintenanceState
 from paletai.config import Settings
 from paletai.core import telemetry
 from paletai.core.context import AppContext
+from paletai.core.security import PasswordHashing, default_hash_slots
 from paletai.db.client import database_name, describe_hosts, make_client
 from paletai.db.indexes import ensure_indexes
 from paletai.generation.providers.factory import make_provider
@@ -67,6 +68,10 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         http=http,
         provider=provider,
         jwt_secret=settings.jwt_secret(),
+        passwords=PasswordHashing(
+            settings.PASSWORD_HASH_CONCURRENCY or default_hash_slots(),
+            settings.PASSWORD_HASH_WAIT_SECONDS,
+        ),
     )
     ctx.extras["maintenance"] = MaintenanceState(db)
     log.info(

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+from paletai.core.errors import ServiceUnavailable
+
+# argon2id at OWASP's recommended minimum (m=19 MiB, t=2, p=1): ~19 MiB and one core per hash,
+# against argon2-cffi's default 64 MiB over 4 lanes. Hashes made with other parameters (the old
+# default included) still verify: the parameters are in the hash; login re-hashes them.
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+_hasher = PasswordHasher(
+    time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
+)
 # A real hash to verify against when the user does not exist, so timing does not reveal it.
 _DUMMY_HASH = _hasher.hash("paletai-dummy-password")
 ALGORITHM = "HS256"
@@ -25,6 +38,65 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True for a hash made with other argon2 parameters than today's."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return False
+
+
+T = TypeVar("T")
+
+
+def default_hash_slots() -> int:
+    """One concurrent hash per core: more only queue for CPU while each holds its memory."""
+    return max(1, os.cpu_count() or 1)
+
+
+class PasswordHashing:
+    """argon2 off the event loop, at most `slots` at a time in this process.
+
+    Each hash holds ~19 MiB and a core; without a bound, anonymous requests could run any
+    number at once. A request that finds every slot taken waits up to `wait_seconds`, then
+    answers 503 with Retry-After.
+    """
+
+    def __init__(
+        self,
+        slots: int,
+        wait_seconds: float,
+        *,
+        hash_fn: Callable[[str], str] = hash_password,
+        verify_fn: Callable[[str, str | None], bool] = verify_password,
+    ) -> None:
+        self.slots = slots
+        self.wait_seconds = wait_seconds
+        self._semaphore = anyio.Semaphore(slots)
+        self._hash_fn = hash_fn
+        self._verify_fn = verify_fn
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        acquired = False
+        with anyio.move_on_after(self.wait_seconds):
+            await self._semaphore.acquire()
+            acquired = True
+        if not acquired:
+            raise ServiceUnavailable(
+                "the server is busy checking passwords; retry in a second", retry_after=1
+            )
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        finally:
+            self._semaphore.release()
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hash_fn, password)
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        return await self._run(self._verify_fn, password, password_hash)
 
 
 def create_access_token(subject: str, secret: str, expires_minutes: int) -> tuple[str, int]:
