@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paletai.core.schemas import ErrorBody
+
 log = logging.getLogger(__name__)
 
 
@@ -76,6 +78,11 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, message: str, retry_after: int = 30) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+def error_responses(answers: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for error answers: `{409: "what it means", ...}`."""
+    return {status: {"model": ErrorBody, "description": text} for status, text in answers.items()}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
