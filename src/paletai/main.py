@@ -35,6 +35,7 @@ from paletai.jobs.router import router as tasks_router
 from paletai.jobs.worker import WorkerPool
 from paletai.notifications.router import router as notifications_router
 from paletai.storage.local import STATIC_PREFIX, LocalImageStore
+from paletai.users.router import router as users_router
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         games_router,
         tasks_router,
         notifications_router,
+        users_router,
         admin_router,
     ):
         app.include_router(router)
