@@ -82,6 +82,23 @@ async def test_old_argon2_hashes_verify_and_are_rehashed_on_login(
     assert again.status_code == 200
 
 
+async def test_old_accounts_stored_stripped_still_log_in_with_their_spaces(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    # Before passwords were kept as typed, "  old pass  " was stored as "old pass".
+    old_hash = PasswordHasher().hash("old pass")
+    await UsersRepository(ctx.db).create("spaces@example.com", "spacey", old_hash)
+    for typed in ("  old pass  ", "old pass"):
+        body = {"email": "spaces@example.com", "password": typed}
+        assert (await client.post("/auth/login", json=body)).status_code == 200, typed
+    # New hashes have no such fallback: the password is exactly what was typed.
+    assert (
+        await client.post(
+            "/auth/login", json={"email": "spaces@example.com", "password": " old pass "}
+        )
+    ).status_code == 401
+
+
 # --- registration throttle ----------------------------------------------------------------------
 
 

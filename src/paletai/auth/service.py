@@ -66,11 +66,15 @@ async def authenticate(ctx: AppContext, email: str, password: str, client_ip: st
     repo = UsersRepository(ctx.db)
     user = await repo.get_by_email(email)
     ok = await ctx.passwords.verify(password, user.password_hash if user else None)
+    stripped_legacy = False
+    if not ok and user and password != password.strip() and needs_rehash(user.password_hash):
+        # Accounts from before passwords were kept as typed have the stripped one stored.
+        ok = stripped_legacy = await ctx.passwords.verify(password.strip(), user.password_hash)
     if not ok or user is None:
         await throttle.record_failure(email, client_ip)
         raise Unauthorized("wrong email or password")
     await throttle.clear(email, client_ip)
-    if needs_rehash(user.password_hash):
+    if needs_rehash(user.password_hash) and not stripped_legacy:
         # Made with older, heavier argon2 parameters: replace it now that we know the password
         # (best effort: when every hashing slot is busy, the next login does it).
         with contextlib.suppress(ServiceUnavailable):
