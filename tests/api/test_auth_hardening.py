@@ -63,6 +63,34 @@ async def test_busy_hashing_slots_answer_503_with_retry_after(
     assert (await client.post("/auth/register", json=register_body(3))).status_code == 200
 
 
+async def test_returning_logins_are_served_before_strangers() -> None:
+    order: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_hash(password: str) -> str:
+        entered.set()
+        release.wait(10)
+        order.append(password)
+        return password
+
+    def verify(password: str, password_hash: str | None) -> bool:
+        order.append(password)
+        return True
+
+    hashing = PasswordHashing(1, wait_seconds=30, hash_fn=slow_hash, verify_fn=verify)
+    running = asyncio.create_task(hashing.hash("running"))
+    assert await anyio.to_thread.run_sync(entered.wait, 10)
+    stranger = asyncio.create_task(hashing.verify("stranger", None))
+    for _ in range(5):  # let it reach the queue
+        await asyncio.sleep(0)
+    returning = asyncio.create_task(hashing.verify("returning", None, priority=True))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(running, stranger, returning)
+    assert order == ["running", "returning", "stranger"]
+
+
 async def test_old_argon2_hashes_verify_and_are_rehashed_on_login(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:
@@ -246,7 +274,7 @@ async def test_the_owner_logs_in_during_a_lockout_attack_from_other_addresses(
         # The account is now slowed down for everyone (a delay, never a refusal) ...
         ctx: AppContext = app.state.ctx
         throttle = LoginThrottle(ctx.db, settings)
-        assert await throttle.check(owner.email, "192.0.2.77") > 0
+        assert (await throttle.begin(owner.email, "192.0.2.99")).delay > 0
         # ... and the owner, from their own address, gets in with the right password.
         mine = {"X-Forwarded-For": "192.0.2.77"}
         ok = await client.post(

@@ -59,21 +59,23 @@ async def register(
 
 async def authenticate(ctx: AppContext, email: str, password: str, client_ip: str) -> UserInDB:
     throttle = LoginThrottle(ctx.db, ctx.settings)
-    delay = await throttle.check(email, client_ip)
-    if delay:
+    attempt = await throttle.begin(email, client_ip)
+    if attempt.delay:
         # Many failures for this account from elsewhere: slow down, never refuse the owner.
-        await anyio.sleep(delay)
+        await anyio.sleep(attempt.delay)
     repo = UsersRepository(ctx.db)
     user = await repo.get_by_email(email)
-    ok = await ctx.passwords.verify(password, user.password_hash if user else None)
+    stored = user.password_hash if user else None
+    ok = await ctx.passwords.verify(password, stored, priority=attempt.known)
     stripped_legacy = False
     if not ok and user and password != password.strip() and needs_rehash(user.password_hash):
         # Accounts from before passwords were kept as typed have the stripped one stored.
-        ok = stripped_legacy = await ctx.passwords.verify(password.strip(), user.password_hash)
+        ok = stripped_legacy = await ctx.passwords.verify(
+            password.strip(), user.password_hash, priority=attempt.known
+        )
     if not ok or user is None:
-        await throttle.record_failure(email, client_ip)
         raise Unauthorized("wrong email or password")
-    await throttle.clear(email, client_ip)
+    await throttle.succeeded(attempt, email, client_ip)
     if needs_rehash(user.password_hash) and not stripped_legacy:
         # Made with older, heavier argon2 parameters: replace it now that we know the password
         # (best effort: when every hashing slot is busy, the next login does it).

@@ -3,6 +3,8 @@
 Each event is a document `{key, at_ms, expires_at}` with a TTL; a limit is "at most N events
 for a key within the window". The policy (docs/architecture.md, "Authentication"):
 
+- login attempts count as failures from their start until they succeed (so a burst cannot all
+  pass before the first failure is counted);
 - login failures per (account, client address): strict, 429 even for the right password;
 - login failures per client address (any account): strict, 429;
 - login failures per account from all addresses: never refused, only slowed down (a growing,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from paletai.config import Settings
@@ -51,12 +54,33 @@ class EventWindow:
     async def count(self, key: str, limit: int, now_ms: int) -> int:
         return len(await self.recent(key, limit, now_ms))
 
-    async def retry_after(self, key: str, limit: int, now_ms: int) -> int | None:
-        """Seconds until `key` is below `limit` again; None when it is below now."""
-        recent = await self.recent(key, limit, now_ms)
-        if len(recent) < limit:
-            return None
-        return max(1, (min(recent) + self.window_ms - now_ms) // 1000 + 1)
+    async def admit(self, limited: list[tuple[str, int, str]], also: list[str]) -> list[str]:
+        """Record one event under every key, or raise 429 with the first `(key, limit,
+        message)` this event would take past its limit (then nothing stays recorded).
+
+        Recorded first, counted second: concurrent requests see each other, so a burst cannot
+        all pass before the first is counted. Returns the recorded ids.
+        """
+        at = now_ms()
+        # Already at a limit: refuse on a read alone (a flood past its limit writes nothing).
+        for key, limit, message in limited:
+            self._refuse_beyond(await self.recent(key, limit, at), limit - 1, at, message)
+        ids = await self.record([key for key, _, _ in limited] + also, at)
+        try:
+            for key, limit, message in limited:
+                recent = await self.recent(key, limit + 1, at + 1)
+                self._refuse_beyond(recent, limit, at, message)
+        except TooManyRequests:
+            await self.forget(ids)
+            raise
+        return ids
+
+    def _refuse_beyond(self, recent: list[int], allowed: int, at: int, message: str) -> None:
+        """429 when more than `allowed` events are recent; Retry-After until the oldest of
+        them leaves the window."""
+        if len(recent) > allowed:
+            wait = max(1, (min(recent) + self.window_ms - at) // 1000 + 1)
+            raise TooManyRequests(f"{message}; try again in {wait} s", wait)
 
     async def record(self, keys: list[str], now_ms: int) -> list[str]:
         docs = [self._doc(key, now_ms) for key in keys]
@@ -74,9 +98,21 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass
+class LoginAttempt:
+    ids: list[str]
+    delay: float  # seconds to wait before checking the password
+    known: bool  # this account has logged in from this address before
+
+
 class LoginThrottle:
+    """Each attempt counts as a failure from the moment it starts until it succeeds."""
+
+    KNOWN_FOR = dt.timedelta(days=30)
+
     def __init__(self, db: Database, settings: Settings) -> None:
         self.window = EventWindow(db, "login_failures", settings.LOGIN_WINDOW_SECONDS)
+        self.known = db["login_known"]
         self.max_per_pair = settings.LOGIN_MAX_FAILURES
         self.max_per_ip = settings.LOGIN_MAX_FAILURES_PER_IP
         self.slowdown_after = settings.LOGIN_ACCOUNT_SLOWDOWN_AFTER
@@ -87,30 +123,37 @@ class LoginThrottle:
         account, bucket = email.lower(), address_bucket(ip)
         return f"pair:{account}|{bucket}", f"ip:{bucket}", f"email:{account}"
 
-    async def check(self, email: str, ip: str) -> float:
-        """Raise 429 past a strict limit; otherwise the delay (s) to apply before verifying."""
-        at = now_ms()
+    async def begin(self, email: str, ip: str) -> LoginAttempt:
+        """Count the attempt, or raise 429 past a strict limit."""
         pair_key, ip_key, account_key = self._keys(email, ip)
-        for key, limit, what in (
-            (pair_key, self.max_per_pair, "this account from your address"),
-            (ip_key, self.max_per_ip, "your address"),
-        ):
-            wait = await self.window.retry_after(key, limit, at)
-            if wait is not None:
-                raise TooManyRequests(
-                    f"too many failed logins for {what}; try again in {wait} s", wait
-                )
+        ids = await self.window.admit(
+            [
+                (
+                    pair_key,
+                    self.max_per_pair,
+                    "too many failed logins for this account from your address",
+                ),
+                (ip_key, self.max_per_ip, "too many failed logins from your address"),
+            ],
+            also=[account_key],
+        )
         cap = self.slowdown_after + 16  # beyond this the delay is at its cap anyway
-        failures = await self.window.count(account_key, cap, at)
-        return account_delay(failures, self.slowdown_after, self.max_delay)
+        others = await self.window.count(account_key, cap + 1, now_ms() + 1) - 1
+        known = await self.known.find_one({"_id": pair_key}, {"_id": 1}) is not None
+        return LoginAttempt(ids, account_delay(others, self.slowdown_after, self.max_delay), known)
 
-    async def record_failure(self, email: str, ip: str) -> None:
-        await self.window.record(list(self._keys(email, ip)), now_ms())
-
-    async def clear(self, email: str, ip: str) -> None:
-        """After a successful login: forget this address's failures for the account (others'
-        failures stay counted, so an attacker's slowdown is not lifted by the owner)."""
-        await self.window.clear(self._keys(email, ip)[0])
+    async def succeeded(self, attempt: LoginAttempt, email: str, ip: str) -> None:
+        """Forget this attempt and this address's failures for the account (failures from
+        elsewhere stay counted: the owner's success does not lift an attacker's slowdown), and
+        remember the address as one the account logs in from."""
+        pair_key = self._keys(email, ip)[0]
+        await self.window.forget(attempt.ids)
+        await self.window.clear(pair_key)
+        expires = dt.datetime.now(dt.UTC) + self.KNOWN_FOR
+        # replace_one, not $set: the stand-in stores a $set datetime as text (see docs/).
+        await self.known.replace_one(
+            {"_id": pair_key}, {"_id": pair_key, "expires_at": expires}, upsert=True
+        )
 
 
 def account_delay(failures: int, slowdown_after: int, max_delay: float) -> float:
@@ -130,24 +173,12 @@ class RegistrationThrottle:
         self.max_total = settings.REGISTER_MAX_TOTAL
 
     async def admit(self, ip: str) -> None:
-        """Count one registration attempt, or raise 429 (the attempt is then not counted).
-
-        Recorded first, counted second: concurrent attempts can refuse each other at the edge,
-        never all pass together.
-        """
-        at = now_ms()
+        """Count one registration attempt, or raise 429 (the attempt is then not counted)."""
         ip_key = f"ip:{address_bucket(ip)}"
-        ids = await self.window.record([ip_key, self.GLOBAL_KEY], at)
-        for key, limit, message in (
-            (ip_key, self.max_per_ip, "too many accounts created from your address"),
-            (
-                self.GLOBAL_KEY,
-                self.max_total,
-                "too many new accounts right now (a limit for everyone)",
-            ),
-        ):
-            recent = await self.window.recent(key, limit + 1, at + 1)
-            if len(recent) > limit:
-                await self.window.forget(ids)
-                wait = max(1, (min(recent) + self.window.window_ms - at) // 1000 + 1)
-                raise TooManyRequests(f"{message}; try again in {wait} s", wait)
+        await self.window.admit(
+            [
+                (ip_key, self.max_per_ip, "too many accounts created from your address"),
+                (self.GLOBAL_KEY, self.max_total, "too many new accounts right now, from everyone"),
+            ],
+            also=[],
+        )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import os
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -61,7 +64,9 @@ class PasswordHashing:
 
     Each hash holds ~19 MiB and a core; without a bound, anonymous requests could run any
     number at once. A request that finds every slot taken waits up to `wait_seconds`, then
-    answers 503 with Retry-After.
+    answers 503 with Retry-After. Waiters marked `priority` (a login from an address the
+    account has logged in from before) are served before the others, so a flood of strangers'
+    requests delays returning users by the hashes already running, not by the whole queue.
     """
 
     def __init__(
@@ -74,29 +79,63 @@ class PasswordHashing:
     ) -> None:
         self.slots = slots
         self.wait_seconds = wait_seconds
-        self._semaphore = anyio.Semaphore(slots)
+        self._free = slots
+        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
         self._hash_fn = hash_fn
         self._verify_fn = verify_fn
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        acquired = False
-        with anyio.move_on_after(self.wait_seconds):
-            await self._semaphore.acquire()
-            acquired = True
-        if not acquired:
+    async def _acquire(self, priority: bool) -> bool:
+        # Invariant: slots are free only while nobody waits (a release hands its slot over).
+        if self._free > 0:
+            self._free -= 1
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._queues[0 if priority else 1]
+        queue.append(waiter)
+        try:
+            await asyncio.wait({waiter}, timeout=self.wait_seconds)
+        except BaseException:
+            self._abandon(waiter, queue)
+            raise
+        if waiter.done():
+            return True
+        self._abandon(waiter, queue)
+        return False
+
+    def _abandon(self, waiter: asyncio.Future[None], queue: deque[asyncio.Future[None]]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            self._release()  # the slot arrived just as we gave up: pass it on
+            return
+        waiter.cancel()
+        with contextlib.suppress(ValueError):
+            queue.remove(waiter)
+
+    def _release(self) -> None:
+        for queue in self._queues:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1
+
+    async def _run(self, fn: Callable[..., T], *args: Any, priority: bool = False) -> T:
+        if not await self._acquire(priority):
             raise ServiceUnavailable(
                 "the server is busy checking passwords; retry in a second", retry_after=1
             )
         try:
             return await anyio.to_thread.run_sync(fn, *args)
         finally:
-            self._semaphore.release()
+            self._release()
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hash_fn, password)
 
-    async def verify(self, password: str, password_hash: str | None) -> bool:
-        return await self._run(self._verify_fn, password, password_hash)
+    async def verify(
+        self, password: str, password_hash: str | None, *, priority: bool = False
+    ) -> bool:
+        return await self._run(self._verify_fn, password, password_hash, priority=priority)
 
 
 def create_access_token(subject: str, secret: str, expires_minutes: int) -> tuple[str, int]:

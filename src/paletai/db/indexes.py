@@ -37,6 +37,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("key", ASCENDING), ("at_ms", ASCENDING)], name="key_at"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
     ],
+    "login_known": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
+    ],
     "registrations": [
         IndexModel([("key", ASCENDING), ("at_ms", ASCENDING)], name="key_at"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
