@@ -150,6 +150,28 @@ async def test_registration_is_throttled_per_address(
         assert other.status_code == 200
 
 
+async def test_a_refused_address_is_answered_without_the_database(
+    settings_with: Callable[..., Settings],
+) -> None:
+    async with running_app(settings_with(LOGIN_MAX_FAILURES_PER_IP=2)) as (app, client):
+
+        async def attempt() -> httpx.Response:
+            return await client.post(
+                "/auth/login",
+                json={"email": "any@example.com", "password": "wrong password"},
+                headers={"X-Forwarded-For": "203.0.113.9"},
+            )
+
+        assert [(await attempt()).status_code for _ in range(3)] == [401, 401, 429]
+        # The process remembers the refusal until Retry-After: dropping the counts changes
+        # nothing for it (a flood past its limit costs no database round trip).
+        ctx: AppContext = app.state.ctx
+        await ctx.db.drop_collection("login_failures")
+        again = await attempt()
+        assert again.status_code == 429
+        assert int(again.headers["Retry-After"]) > 0
+
+
 async def test_registration_is_throttled_globally(settings_with: Callable[..., Settings]) -> None:
     async with running_app(settings_with(REGISTER_MAX_TOTAL=3)) as (_, client):
         codes = []

@@ -7,7 +7,7 @@ import secrets
 
 import anyio
 
-from paletai.auth.throttle import LoginThrottle, RegistrationThrottle
+from paletai.auth.throttle import LoginThrottle, Refusals, RegistrationThrottle
 from paletai.core.context import AppContext
 from paletai.core.errors import Conflict, ServiceUnavailable, Unauthorized
 from paletai.core.security import create_access_token, needs_rehash
@@ -23,6 +23,14 @@ def username_taken(username: str) -> Conflict:
     )
 
 
+def refusals(ctx: AppContext) -> Refusals:
+    """This process's memory of refused throttle keys (one per app, kept in its context)."""
+    memo = ctx.extras.get("throttle_refusals")
+    if not isinstance(memo, Refusals):
+        memo = ctx.extras["throttle_refusals"] = Refusals()
+    return memo
+
+
 def default_username(email: str) -> str:
     local = "".join(ch for ch in email.split("@", 1)[0] if ch.isalnum() or ch in "_.-")
     return (local or "player")[:32].ljust(3, "_")
@@ -31,7 +39,7 @@ def default_username(email: str) -> str:
 async def register(
     ctx: AppContext, email: str, password: str, username: str | None, client_ip: str
 ) -> UserInDB:
-    await RegistrationThrottle(ctx.db, ctx.settings).admit(client_ip)
+    await RegistrationThrottle(ctx.db, ctx.settings, refusals(ctx)).admit(client_ip)
     repo = UsersRepository(ctx.db)
     # The cheap refusals first: no argon2 work for a request that cannot succeed.
     if await repo.email_taken(email):
@@ -58,7 +66,7 @@ async def register(
 
 
 async def authenticate(ctx: AppContext, email: str, password: str, client_ip: str) -> UserInDB:
-    throttle = LoginThrottle(ctx.db, ctx.settings)
+    throttle = LoginThrottle(ctx.db, ctx.settings, refusals(ctx))
     attempt = await throttle.begin(email, client_ip)
     if attempt.delay:
         # Many failures for this account from elsewhere: slow down, never refuse the owner.

@@ -28,12 +28,36 @@ from paletai.db.client import Database
 from paletai.db.ids import new_id
 
 
+class Refusals:
+    """Keys this process refused, until when (ms): a flood past its limit is answered without a
+    database round trip. A refused key's count only falls as its events age out, so this never
+    refuses where the database would admit (at most a little longer, at a burst's edge)."""
+
+    def __init__(self, max_keys: int = 50_000) -> None:
+        self.max_keys = max_keys
+        self._until: dict[str, int] = {}
+
+    def until(self, key: str, at: int) -> int | None:
+        until = self._until.get(key)
+        return until if until is not None and until > at else None
+
+    def add(self, key: str, until: int, at: int) -> None:
+        if len(self._until) >= self.max_keys:
+            self._until = {k: u for k, u in self._until.items() if u > at}
+            if len(self._until) >= self.max_keys:
+                self._until.clear()
+        self._until[key] = until
+
+
 class EventWindow:
     """Counts events per key in a sliding window, in one collection."""
 
-    def __init__(self, db: Database, collection: str, window_seconds: int) -> None:
+    def __init__(
+        self, db: Database, collection: str, window_seconds: int, refusals: Refusals | None = None
+    ) -> None:
         self.collection = db[collection]
         self.window_ms = window_seconds * 1000
+        self.refusals = refusals or Refusals()
 
     def _doc(self, key: str, now_ms: int) -> dict[str, Any]:
         expires = dt.datetime.fromtimestamp((now_ms + self.window_ms) / 1000, dt.UTC)
@@ -62,24 +86,33 @@ class EventWindow:
         all pass before the first is counted. Returns the recorded ids.
         """
         at = now_ms()
+        for key, _, message in limited:
+            until = self.refusals.until(f"{self.collection.name}:{key}", at)
+            if until is not None:
+                wait = max(1, (until - at + 999) // 1000)
+                raise TooManyRequests(f"{message}; try again in {wait} s", wait)
         # Already at a limit: refuse on a read alone (a flood past its limit writes nothing).
         for key, limit, message in limited:
-            self._refuse_beyond(await self.recent(key, limit, at), limit - 1, at, message)
+            self._refuse_beyond(await self.recent(key, limit, at), limit - 1, at, key, message)
         ids = await self.record([key for key, _, _ in limited] + also, at)
         try:
             for key, limit, message in limited:
                 recent = await self.recent(key, limit + 1, at + 1)
-                self._refuse_beyond(recent, limit, at, message)
+                self._refuse_beyond(recent, limit, at, key, message)
         except TooManyRequests:
             await self.forget(ids)
             raise
         return ids
 
-    def _refuse_beyond(self, recent: list[int], allowed: int, at: int, message: str) -> None:
+    def _refuse_beyond(
+        self, recent: list[int], allowed: int, at: int, key: str, message: str
+    ) -> None:
         """429 when more than `allowed` events are recent; Retry-After until the oldest of
         them leaves the window."""
         if len(recent) > allowed:
-            wait = max(1, (min(recent) + self.window_ms - at) // 1000 + 1)
+            until = min(recent) + self.window_ms
+            self.refusals.add(f"{self.collection.name}:{key}", until, at)
+            wait = max(1, (until - at) // 1000 + 1)
             raise TooManyRequests(f"{message}; try again in {wait} s", wait)
 
     async def record(self, keys: list[str], now_ms: int) -> list[str]:
@@ -110,8 +143,8 @@ class LoginThrottle:
 
     KNOWN_FOR = dt.timedelta(days=30)
 
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.window = EventWindow(db, "login_failures", settings.LOGIN_WINDOW_SECONDS)
+    def __init__(self, db: Database, settings: Settings, refusals: Refusals | None = None) -> None:
+        self.window = EventWindow(db, "login_failures", settings.LOGIN_WINDOW_SECONDS, refusals)
         self.known = db["login_known"]
         self.max_per_pair = settings.LOGIN_MAX_FAILURES
         self.max_per_ip = settings.LOGIN_MAX_FAILURES_PER_IP
@@ -147,6 +180,7 @@ class LoginThrottle:
         elsewhere stay counted: the owner's success does not lift an attacker's slowdown), and
         remember the address as one the account logs in from."""
         pair_key = self._keys(email, ip)[0]
+        # (A refused pair never gets here, so no refusal in this process is lifted early.)
         await self.window.forget(attempt.ids)
         await self.window.clear(pair_key)
         expires = dt.datetime.now(dt.UTC) + self.KNOWN_FOR
@@ -167,8 +201,8 @@ def account_delay(failures: int, slowdown_after: int, max_delay: float) -> float
 class RegistrationThrottle:
     GLOBAL_KEY = "all"
 
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.window = EventWindow(db, "registrations", settings.REGISTER_WINDOW_SECONDS)
+    def __init__(self, db: Database, settings: Settings, refusals: Refusals | None = None) -> None:
+        self.window = EventWindow(db, "registrations", settings.REGISTER_WINDOW_SECONDS, refusals)
         self.max_per_ip = settings.REGISTER_MAX_PER_IP
         self.max_total = settings.REGISTER_MAX_TOTAL
 
