@@ -251,6 +251,12 @@ var requiredSettings = [
     value: containerName
   }
   {
+    // Only App Service's front end reaches the app, from addresses that are not fixed: trust its
+    // X-Forwarded-For, so the login and registration throttles count real clients.
+    name: 'FORWARDED_ALLOW_IPS'
+    value: '*'
+  }
+  {
     // Oryx installs requirements.txt from the ZIP package during the deployment.
     name: 'SCM_DO_BUILD_DURING_DEPLOYMENT'
     value: 'true'

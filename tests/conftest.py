@@ -89,11 +89,14 @@ def make_settings(mongo_uri: str, db_name: str, data_dir: Path, **overrides: obj
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with its lifespan running, and an httpx client that talks to it in-process."""
+async def running_app(
+    settings: Settings, peer: tuple[str, int] = ("127.0.0.1", 123)
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan running, and an httpx client that talks to it in-process
+    (from the address `peer`, loopback by default)."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+        transport = httpx.ASGITransport(app=application, client=peer)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield application, http
 

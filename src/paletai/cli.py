@@ -147,7 +147,16 @@ def serve(
         application = create_app(_settings_or_exit())
         url = f"http://{host}:{port}"
         console.print(f"PaletAI on [bold]{url}[/bold]  (console: /, API docs: /docs)")
-        uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
+        # The app decides client addresses itself (core/network.py, FORWARDED_ALLOW_IPS):
+        # uvicorn's own rewrite is off, and given the same list should anyone turn it on.
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,
+            forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
+        )
     finally:
         if embedded is not None:
             embedded.stop()

@@ -6,6 +6,7 @@ exported from the old app apply unchanged to the new one; new settings get clear
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -124,9 +125,26 @@ class Settings(BaseSettings):
     JWT_SECRET_KEY: SecretStr | None = None
     JWT_EXPIRE_MINUTES: int = Field(default=60 * 24 * 7, ge=1)
     CORS_ORIGINS: CsvList = Field(default_factory=lambda: ["*"])
-    LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
+    LOGIN_MAX_FAILURES: int = Field(
+        default=5, ge=1, description="failed logins for one account from one address before 429"
+    )
     LOGIN_WINDOW_SECONDS: int = Field(default=300, ge=1)
     LOGIN_MAX_FAILURES_PER_IP: int = Field(default=30, ge=1)
+    LOGIN_ACCOUNT_SLOWDOWN_AFTER: int = Field(
+        default=10, ge=1, description="failures for one account (any address) before logins slow"
+    )
+    LOGIN_ACCOUNT_MAX_DELAY_SECONDS: float = Field(default=3.0, ge=0, le=30)
+    REGISTER_MAX_PER_IP: int = Field(default=20, ge=1)
+    REGISTER_MAX_TOTAL: int = Field(default=200, ge=1, description="registrations, all addresses")
+    REGISTER_WINDOW_SECONDS: int = Field(default=3600, ge=1)
+    PASSWORD_HASH_CONCURRENCY: int | None = Field(
+        default=None, ge=1, le=256, description="argon2 hashes at once per process; unset = cores"
+    )
+    PASSWORD_HASH_WAIT_SECONDS: float = Field(default=2.0, ge=0, le=60)
+    FORWARDED_ALLOW_IPS: CsvList = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="proxies whose X-Forwarded-For is believed: addresses, networks or *",
+    )
     ADMIN_TOKEN: SecretStr | None = None
 
     # --- jobs -------------------------------------------------------------------------------
@@ -158,6 +176,20 @@ class Settings(BaseSettings):
             problem = uri_problem(raw)
             if problem:
                 raise ValueError(f"is not a valid MongoDB URI: {problem}")
+        return value
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8), nor *"
+                ) from None
         return value
 
     # --- derived ----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from paletai.jobs.repository import TasksRepository
 from paletai.jobs.router import router as tasks_router
 from paletai.notifications.router import router as notifications_router
 from paletai.storage.local import STATIC_PREFIX, LocalImageStore
+from paletai.users.router import router as users_router
 from paletai.web.router import install_web
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         games_router,
         tasks_router,
         notifications_router,
+        users_router,
         admin_router,
     ):
         app.include_router(router)

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from paletai.auth import service
 from paletai.auth.schemas import LoginRequest, RegisterResponse, Token, UserRegister
 from paletai.core.deps import CtxDep, CurrentUser
-from paletai.core.errors import AppError
+from paletai.core.errors import AppError, error_responses
+from paletai.core.network import client_address
 from paletai.users.schemas import UserMe, UserPublic
 from paletai.users.service import user_me
 
@@ -38,11 +39,7 @@ _LOGIN_BODY: dict[str, Any] = {
 
 
 def client_ip(request: Request) -> str:
-    # App Service puts the client first in X-Forwarded-For (the port after a colon).
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",")[0].strip().rsplit(":", 1)[0] or "unknown"
-    return request.client.host if request.client else "unknown"
+    return client_address(request, request.app.state.ctx.settings.FORWARDED_ALLOW_IPS)
 
 
 async def _read_login(request: Request) -> LoginRequest:
@@ -67,27 +64,52 @@ async def _read_login(request: Request) -> LoginRequest:
         raise RequestValidationError(exc.errors()) from None
 
 
-@router.post("/register", response_model=RegisterResponse)
-async def register(body: UserRegister, ctx: CtxDep) -> RegisterResponse:
-    """Create an account and return an access token."""
-    user = await service.register(ctx.db, str(body.email), body.password, body.username)
-    token, expires_in = service.issue_token(user, ctx.jwt_secret, ctx.settings)
+_BUSY = "every password-hashing slot is busy; retry after Retry-After seconds"
+
+
+@router.post(
+    "/register",
+    response_model=RegisterResponse,
+    responses=error_responses(
+        {
+            409: "the email, or the username (ignoring case), is taken",
+            429: "too many registrations from this address or in total (see Retry-After)",
+            503: _BUSY,
+        }
+    ),
+)
+async def register(body: UserRegister, request: Request, ctx: CtxDep) -> RegisterResponse:
+    """Create an account and return an access token. The password is used exactly as typed."""
+    user = await service.register(
+        ctx, str(body.email), body.password, body.username, client_ip(request)
+    )
+    token, expires_in = service.issue_token(user, ctx)
     return RegisterResponse(
         user=UserPublic.model_validate(user), access_token=token, expires_in=expires_in
     )
 
 
-@router.post("/login", response_model=Token, openapi_extra=_LOGIN_BODY)
+@router.post(
+    "/login",
+    response_model=Token,
+    openapi_extra=_LOGIN_BODY,
+    responses=error_responses(
+        {
+            401: "wrong email or password",
+            429: "too many failures for this account from this address, or from this address",
+            503: _BUSY,
+        }
+    ),
+)
 async def login(request: Request, ctx: CtxDep) -> Token:
     """Log in with JSON `{email, password}` or an OAuth2 password form (`username` = email).
 
-    Repeated failures for one email or one address answer 429 for a while.
+    Repeated failures for one account from one address, or from one address, answer 429 for a
+    while; many failures for one account from many addresses only slow its logins down.
     """
     body = await _read_login(request)
-    user = await service.authenticate(
-        ctx.db, ctx.settings, body.email, body.password, client_ip(request)
-    )
-    token, expires_in = service.issue_token(user, ctx.jwt_secret, ctx.settings)
+    user = await service.authenticate(ctx, body.email, body.password, client_ip(request))
+    token, expires_in = service.issue_token(user, ctx)
     return Token(access_token=token, expires_in=expires_in)
 
 

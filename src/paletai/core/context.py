@@ -9,6 +9,7 @@ import httpx
 
 from paletai.config import Settings
 from paletai.core.maintenance import MaintenanceState
+from paletai.core.security import PasswordHashing, Refusals, default_hash_slots
 from paletai.db.client import Client, Database
 from paletai.generation.providers.base import GameProvider
 from paletai.notifications.base import PushSender
@@ -42,3 +43,8 @@ class AppContext:
     maintenance: MaintenanceState
     workers: LocalWorkers | None = None
     users: UserCache = field(default_factory=UserCache)
+    # Throttle keys this process refused lately (answered without a database round trip).
+    refusals: Refusals = field(default_factory=Refusals)
+    passwords: PasswordHashing = field(
+        default_factory=lambda: PasswordHashing(default_hash_slots(), wait_seconds=2.0)
+    )

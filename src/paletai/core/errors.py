@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paletai.core.schemas import ErrorBody
+
 log = logging.getLogger(__name__)
 
 
@@ -98,6 +100,11 @@ def error_response(exc: AppError) -> JSONResponse:
     return JSONResponse(
         error_body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
     )
+
+
+def error_responses(answers: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for error answers: `{409: "what it means", ...}`."""
+    return {status: {"model": ErrorBody, "description": text} for status, text in answers.items()}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from paletai.config import Settings
 from paletai.core import telemetry
 from paletai.core.context import AppContext
 from paletai.core.maintenance import MaintenanceState
+from paletai.core.security import PasswordHashing, default_hash_slots
 from paletai.db.client import (
     APP_CONNECT_TIMEOUT_MS,
     APP_SERVER_SELECTION_TIMEOUT_MS,
@@ -79,6 +80,10 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         provider=provider,
         jwt_secret=settings.jwt_secret(),
         maintenance=MaintenanceState(db),
+        passwords=PasswordHashing(
+            settings.PASSWORD_HASH_CONCURRENCY or default_hash_slots(),
+            settings.PASSWORD_HASH_WAIT_SECONDS,
+        ),
     )
     log.info(
         "PaletAI %s: database %s, ai %s (%s), images %s, push %s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from paletai.db.client import Database
+from paletai.users.repository import UsersRepository
 
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")],
@@ -32,8 +33,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     "subscriptions": [IndexModel([("user_id", ASCENDING)], name="by_user")],
     "prompt_usage": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
+        IndexModel([("user_id", ASCENDING)], name="by_user"),
     ],
     "login_failures": [
+        IndexModel([("key", ASCENDING), ("at_ms", ASCENDING)], name="key_at"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
+    ],
+    "login_known": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
+    ],
+    "registrations": [
         IndexModel([("key", ASCENDING), ("at_ms", ASCENDING)], name="key_at"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires"),
     ],
@@ -43,3 +52,5 @@ INDEXES: dict[str, list[IndexModel]] = {
 async def ensure_indexes(db: Database) -> None:
     for collection, models in INDEXES.items():
         await db[collection].create_indexes(models)
+    # Unique usernames (case-insensitive): apart, since data from before it may collide.
+    await UsersRepository(db).ensure_unique_usernames()

@@ -68,3 +68,7 @@ class PromptQuota:
         await self.collection.update_one(
             {"_id": f"{user_id}:{day}", "count": {"$gt": 0}}, {"$inc": {"count": -1}}
         )
+
+    async def forget(self, user_id: str) -> None:
+        """Drop a user's usage records (their account is being deleted)."""
+        await self.collection.delete_many({"user_id": user_id})

@@ -244,6 +244,11 @@ class GamesRepository:
         doc = await self.games.find_one({"_id": game_id}, {"likes_count": 1})
         return int(doc.get("likes_count", 0)) if doc else 0
 
+    async def liked_by(self, user_id: str) -> list[str]:
+        """Ids of the games `user_id` likes."""
+        docs = await self.likes.find({"user_id": user_id}, {"game_id": 1}).to_list()
+        return [str(d["game_id"]) for d in docs]
+
     async def liked_among(self, user_id: str, game_ids: list[str]) -> set[str]:
         if not game_ids:
             return set()

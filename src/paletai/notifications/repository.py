@@ -25,6 +25,9 @@ class SubscriptionsRepository:
         result = await self.subscriptions.delete_one({"_id": player_id, "user_id": user_id})
         return result.deleted_count == 1
 
+    async def delete_for_user(self, user_id: str) -> None:
+        await self.subscriptions.delete_many({"user_id": user_id})
+
     async def player_ids(self, user_id: str) -> list[str]:
         docs = await self.subscriptions.find({"user_id": user_id}, {"_id": 1}).to_list()
         return [str(d["_id"]) for d in docs]

@@ -1,7 +1,8 @@
 """A short-lived per-process cache of users by id, for token authentication.
 
-Every authenticated request needs the user behind its token; accounts are never renamed or
-deleted while a token lives, so a few seconds of caching saves a database round trip per request.
+Every authenticated request needs the user behind its token; a few seconds of caching saves a
+database round trip per request. Deleting an account drops its entry here at once; other
+processes notice within the TTL.
 """
 
 from __future__ import annotations
@@ -33,3 +34,6 @@ class UserCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return user
+
+    def invalidate(self, user_id: str) -> None:
+        self._entries.pop(user_id, None)
