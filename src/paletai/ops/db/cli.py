@@ -22,7 +22,13 @@ from paletai.ops.db.cutover import cutover as run_cutover
 from paletai.ops.db.progress import collection_progress, console
 from paletai.ops.db.restore import NamespaceMapper
 from paletai.ops.db.restore import restore as run_restore
-from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.db.sync import (
+    SyncEngine,
+    SyncOptions,
+    sync_result,
+    sync_until_synced,
+    syncing,
+)
 from paletai.ops.db.verify import VerifyReport
 from paletai.ops.db.verify import verify as run_verify
 from paletai.ops.errors import OpsError
@@ -50,7 +56,8 @@ JsonOut = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    # soft_wrap: one line however long (a wrapped message reads as several errors in a log).
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -282,40 +289,31 @@ async def _sync_main(
     reset: bool,
     wait_seconds: float | None,
 ) -> dict[str, Any]:
-    engine = await open_engine(
-        source, target, db_name=db, target_db_name=target_db, options=options, reset=reset
-    )
+    engines: list[SyncEngine] = []
+    if until_synced:
+        return await _with_signals(
+            lambda: engines,
+            sync_until_synced(
+                source,
+                target,
+                db_name=db,
+                target_db_name=target_db,
+                options=options,
+                reset=reset,
+                wait_seconds=wait_seconds,
+                started=engines.append,
+            ),
+        )
 
-    async def main() -> dict[str, Any]:
-        await engine.start()
-        supervisor = asyncio.create_task(engine.supervise())
-        try:
-            if until_synced:
-                drain = asyncio.create_task(engine.drain(wait_seconds))
-                stopped = asyncio.create_task(engine.stopping.wait())
-                await asyncio.wait({drain, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                stopped.cancel()
-                if not drain.done():
-                    drain.cancel()
-                    raise OpsError("stopped before the target caught up")
-                drain.result()
-            else:
-                await engine.stopping.wait()
-                if engine.failure is not None:
-                    raise engine.failure
-        finally:
-            supervisor.cancel()
-        summary = engine.summary()
-        return {
-            "caught_up": until_synced,
-            "write_errors": summary.write_errors,
-            "collections": {n: vars(s) for n, s in summary.collections.items()},
-        }
+    async def follow() -> dict[str, Any]:
+        async with syncing(
+            source, target, db_name=db, target_db_name=target_db, options=options, reset=reset
+        ) as engine:
+            engines.append(engine)
+            await engine.wait_stopped()
+            return sync_result(engine, caught_up=False)
 
-    try:
-        return await _with_signals(lambda: [engine], main())
-    finally:
-        await close_engine(engine)
+    return await _with_signals(lambda: engines, follow())
 
 
 @db_app.command()
@@ -471,33 +469,31 @@ async def _cutover_main(
         if json_out is not None:
             exc.report.write_json(json_out)
         raise
-    if json_out is not None:
-        report.write_json(json_out)
-    console.print(
-        f"[bold green]READY[/]: target verified identical; write pause "
-        f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
-        f"drain {report.drain_seconds:.2f} s, verify {report.verify_seconds:.2f} s). "
-        "Point the app at the new database now."
-    )
+
+    def ready() -> None:
+        if json_out is not None:
+            report.write_json(json_out)
+        console.print(
+            f"[bold green]READY[/]: target verified identical; write pause "
+            f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
+            f"drain {report.drain_seconds:.2f} s, verify {report.verify_seconds:.2f} s). "
+            "Point the app at the new database now."
+        )
+
     if reverse_engine is None:
+        ready()
         return
-    console.print(
-        "[cyan]>[/] reverse sync NEW -> OLD running: a rollback loses nothing. Ctrl-C to end."
-    )
 
     async def follow() -> None:
-        supervisor = asyncio.create_task(reverse_engine.supervise())
-        try:
-            await reverse_engine.stopping.wait()
-        finally:
-            supervisor.cancel()
-        if reverse_engine.failure is not None:
-            raise reverse_engine.failure
+        async with syncing(reverse_engine) as engine:
+            ready()
+            console.print(
+                "[cyan]>[/] reverse sync NEW -> OLD running: a rollback loses nothing. "
+                "Ctrl-C to end."
+            )
+            await engine.wait_stopped()
 
-    try:
-        await _with_signals(lambda: [reverse_engine], follow())
-    finally:
-        await close_engine(reverse_engine)
+    await _with_signals(lambda: [reverse_engine], follow())
     console.print("reverse sync stopped")
 
 
