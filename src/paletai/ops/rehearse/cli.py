@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from paletai.config import SettingsError
 from paletai.ops.rehearse.harness import (
     AzuriteMissing,
     Children,
@@ -25,10 +26,22 @@ from paletai.ops.rehearse.harness import (
 console = Console()
 
 
+def default_workdir() -> Path:
+    """`<data dir>/rehearsals/<UTC time>`: under PALETAI_DATA_DIR (default ./.paletai, which
+    git ignores), never loose in the current directory."""
+    from paletai.config import load_settings
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return load_settings().data_dir / "rehearsals" / f"paletai-rehearsal-{stamp}"
+
+
 def rehearse_command(
     workdir: Annotated[
         Path | None,
-        typer.Option(help="Where databases, logs, JSON results and the report go (new or empty)."),
+        typer.Option(
+            help="Where databases, logs, JSON results and the report go (new or empty); "
+            "default: a new folder under the data dir (PALETAI_DATA_DIR)/rehearsals."
+        ),
     ] = None,
     users: Annotated[int, typer.Option(min=1, max=500, help="Users to seed.")] = 20,
     games: Annotated[int, typer.Option(min=1, max=500, help="Games to seed.")] = 40,
@@ -57,8 +70,11 @@ def rehearse_command(
         paletai migrate rehearse --users 5 --games 8 --traffic-rps 5 --seconds 8
     """
     if workdir is None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        workdir = Path(f"paletai-rehearsal-{stamp}")
+        try:
+            workdir = default_workdir()
+        except SettingsError as exc:
+            console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
     if workdir.exists() and any(workdir.iterdir()):
         console.print(
             f"[bold red]error:[/] {escape(str(workdir))} is not empty: give a new --workdir"
