@@ -748,10 +748,10 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
                         raise RehearsalError(f"db cutover failed {attempts} times: {exc}") from exc
                     say(f"  cutover attempt {attempts} not identical ({exc}); again in 2 s")
                     await asyncio.sleep(2)
-            entry["attempts"] = attempts
-            cut.write_json(work / "db-cutover.json")
             assert reverse_engine is not None
             await syncs.enter_async_context(syncing(reverse_engine))
+            entry["attempts"] = attempts
+            cut.write_json(work / "db-cutover.json")
             say(f"  write pause {cut.write_pause_seconds:.2f} s (attempt {attempts})")
 
         with timeline.step("starting the NEW PaletAI from new-app-settings.json"):
