@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -41,10 +41,9 @@ async def fresh_name(mongo_client: Client, second_client: Client) -> AsyncIterat
     await second_client.drop_database(name)
 
 
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], what: str, limit_s: float = 60.0
-) -> None:
-    """Poll `condition` (plain or async) until it holds; AssertionError naming `what` if never."""
+async def wait_until(condition: Callable[[], object], what: str, limit_s: float = 60.0) -> None:
+    """Poll `condition` until it is truthy (awaited when it gives an awaitable, e.g. a
+    `find_one`); AssertionError naming `what` if it never is within `limit_s`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
     while loop.time() < deadline:
