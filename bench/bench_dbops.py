@@ -31,7 +31,7 @@ from paletai.db.embedded import EmbeddedMongo
 from paletai.ops.db.backup import backup
 from paletai.ops.db.cutover import CommandSwitch, cutover
 from paletai.ops.db.restore import NamespaceMapper, restore
-from paletai.ops.db.sync import SyncOptions, close_engine, open_engine
+from paletai.ops.db.sync import SyncOptions, syncing
 
 
 def with_db(uri: str, name: str) -> str:
@@ -146,36 +146,32 @@ async def bench_sync_and_cutover(
             if isinstance(seq, int) and seq in written:
                 lags.append(applied_at - written.pop(seq))
 
-    engine = await open_engine(
+    async with syncing(
         with_db(src_uri, "lagbench"),
         with_db(dst_uri, "lagbench"),
         options=SyncOptions(reconcile_interval=10.0, observer=observer),
-    )
-    await engine.start()
-    supervisor = asyncio.create_task(engine.supervise())
-    await engine.drain(300)
-    print(f"\nsync lag under {writes_per_s:.0f} writes/s for {seconds:.0f} s", flush=True)
-    seq = 0
-    interval = 1 / writes_per_s
-    stop_at = time.monotonic() + seconds
-    next_at = time.monotonic()
-    while time.monotonic() < stop_at:
-        seq += 1
-        target = rng.choice(ids)
-        written[seq] = time.monotonic()
-        if seq % 4 == 0:
-            new_id = ObjectId()
-            await db.games.insert_one(game(seq, 1500, rng) | {"_id": new_id, "seq": seq})
-            ids.append(new_id)
-        else:
-            await db.games.update_one({"_id": target}, {"$set": {"seq": seq}, "$inc": {"n": 1}})
-        next_at += interval
-        delay = next_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    await engine.drain(120, strict=True)
-    supervisor.cancel()
-    await close_engine(engine)
+    ) as engine:
+        await engine.drain(300)
+        print(f"\nsync lag under {writes_per_s:.0f} writes/s for {seconds:.0f} s", flush=True)
+        seq = 0
+        interval = 1 / writes_per_s
+        stop_at = time.monotonic() + seconds
+        next_at = time.monotonic()
+        while time.monotonic() < stop_at:
+            seq += 1
+            target = rng.choice(ids)
+            written[seq] = time.monotonic()
+            if seq % 4 == 0:
+                new_id = ObjectId()
+                await db.games.insert_one(game(seq, 1500, rng) | {"_id": new_id, "seq": seq})
+                ids.append(new_id)
+            else:
+                await db.games.update_one({"_id": target}, {"$set": {"seq": seq}, "$inc": {"n": 1}})
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await engine.drain(120, strict=True)
     achieved = seq / seconds
     print(f"  writes: {seq} ({achieved:.0f}/s), lag samples: {len(lags)}")
     print(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -37,6 +39,19 @@ async def fresh_name(mongo_client: Client, second_client: Client) -> AsyncIterat
     yield name
     await mongo_client.drop_database(name)
     await second_client.drop_database(name)
+
+
+async def wait_until(condition: Callable[[], object], what: str, limit_s: float = 60.0) -> None:
+    """Poll `condition` until it is truthy (awaited when it gives an awaitable, e.g. a
+    `find_one`); AssertionError naming `what` if it never is within `limit_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while loop.time() < deadline:
+        result = condition()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what}: not reached within {limit_s:g} s")
 
 
 def with_db(uri: str, name: str) -> str:

@@ -4,6 +4,7 @@ drain, verify, measure the pause, and sync back for a rollback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from paletai.ops.db.common import SYNC_STATE_COLLECTION
 from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, cutover
 from paletai.ops.db.sync import SyncOptions
 from paletai.ops.db.verify import verify
-from tests.ops.conftest import game_doc, with_db
+from tests.ops.conftest import game_doc, wait_until, with_db
 from tests.ops.writer import Writer
 
 ADMIN_TOKEN = "test-admin-token-123"
@@ -106,7 +107,7 @@ async def test_cutover_with_a_stop_command(
     writer = Writer(mongo_client[fresh_name], rate=150, allowed=lambda: not flag.exists())
     await writer.load_ids()
     writer.start()
-    await asyncio.sleep(1)
+    await wait_until(lambda: sum(writer.ops.values()) >= 150, "writes before the cutover")
     switch = CommandSwitch(f"touch {flag}", f"rm -f {flag}")
     steps: list[str] = []
     report, reverse_engine = await cutover(
@@ -178,10 +179,8 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
     cmd += ["--service-url", fake_service.url, "--json", str(out)]
     proc = _popen(cmd, dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN), log)
     try:
-        for _ in range(600):
-            if out.exists() or proc.poll() is not None:
-                break
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # the asserts below show the log
+            await wait_until(lambda: out.exists() or proc.poll() is not None, "the cutover", 60)
         ops = await writer.finish()
         assert out.exists(), log.read_text()
         report = json.loads(out.read_text())
@@ -203,16 +202,16 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
         await second_client[fresh_name].users.update_one(
             {"_id": "user-3"}, {"$set": {"after_switch": True}}
         )
-        for _ in range(200):
+
+        async def carried_back() -> bool:
             back = await mongo_client[fresh_name].games.find_one({"_id": new_id})
             user = await mongo_client[fresh_name].users.find_one({"_id": "user-3"})
-            if back is not None and user is not None and user.get("after_switch"):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError(
-                "the reverse sync did not carry new writes back: " + log.read_text()[-2000:]
-            )
+            return back is not None and user is not None and bool(user.get("after_switch"))
+
+        try:
+            await wait_until(carried_back, "the reverse sync carrying new writes back", 20)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {log.read_text()[-2000:]}") from None
     finally:
         proc.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(proc.wait, 30)

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from paletai.ops.checks.api import api_error_message
 from paletai.ops.checks.cli import migrate_app
 from paletai.ops.checks.phase4 import (
-    api_error_message,
     csp_problems,
     health_problems,
     image_location,

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from paletai.cli import app as paletai_app
 from paletai.ops.rehearse import harness as rehearse_module
+from paletai.ops.rehearse.cli import default_workdir
 from paletai.ops.results import parse_result
 
 runner = CliRunner()
@@ -42,6 +43,32 @@ def test_without_azurite_it_says_how_to_install_it(
     result = runner.invoke(_app(), ["migrate", "rehearse", "--workdir", str(tmp_path / "rh")])
     assert result.exit_code == 2
     assert "make tools" in " ".join(result.output.split())
+
+
+def test_without_workdir_and_azurite_nothing_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rehearse_module, "find_azurite", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PALETAI_DATA_DIR", raising=False)
+    result = runner.invoke(_app(), ["migrate", "rehearse"])
+    assert result.exit_code == 2
+    assert "make tools" in " ".join(result.output.split())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_workdir_is_under_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PALETAI_DATA_DIR", raising=False)
+    first = default_workdir()
+    assert first.parent == tmp_path / ".paletai" / "rehearsals"  # git-ignored
+    assert first.name.startswith("paletai-rehearsal-")
+    monkeypatch.setenv("PALETAI_DATA_DIR", str(tmp_path / "data"))
+    assert default_workdir().parent == tmp_path / "data" / "rehearsals"
+    assert not (tmp_path / ".paletai").exists()
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_non_empty_workdir_is_refused(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from paletai.ops.checks.api import normalise_base_url
 from paletai.ops.checks.dns import DnsOptions, run_dns
 from paletai.ops.checks.load import AVERAGE_LIMIT_SECONDS, LoadOptions, run_load
 from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
     CheckOptions,
     CheckReport,
-    normalise_base_url,
     print_check,
     run_phase4,
 )
@@ -103,7 +103,7 @@ def check(
     def on_stage(status: str, stage: str, seconds: float) -> None:
         console.print(f"     task {status:<9} stage {stage:<12} at {seconds:5.1f} s")
 
-    run_phase4(options, report, on_stage)
+    asyncio.run(run_phase4(options, report, on_stage))
     finish_checks(report, json_out)
 
 
@@ -230,7 +230,7 @@ def dns(
     )
     report = CheckReport("migrate dns", host, echo=lambda c: print_check(console, c))
     console.print(f"Phase 5: does [bold]{escape(host)}[/bold] point at {escape(expect)}?")
-    run_dns(options, report)
+    asyncio.run(run_dns(options, report))
     note = report.extra.get("note")
     if note:
         console.print(f"     note: {escape(str(note))}")

@@ -7,6 +7,7 @@ and TARGET are resolved to addresses with the system resolver and the address se
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import socket
 import time
@@ -16,15 +17,8 @@ from typing import Any
 import httpx
 
 from paletai.ops.checks import names
-from paletai.ops.checks.phase4 import (
-    USER_AGENT,
-    Aborted,
-    CheckFailed,
-    CheckReport,
-    json_object,
-    run_step,
-    transport_error_message,
-)
+from paletai.ops.checks.api import USER_AGENT, json_object, transport_error_message
+from paletai.ops.checks.phase4 import Aborted, CheckFailed, CheckReport, run_step
 
 MAX_CNAME_HOPS = 10
 
@@ -80,8 +74,9 @@ def cname_chain(host: str, nameserver: str | None) -> list[str] | None:
     return chain
 
 
-def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
-    """Phase 5 for `options.host`; checks go into `report`."""
+async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
+    """Phase 5 for `options.host`; checks go into `report`. The resolver blocks, so each step
+    runs in a thread."""
     started = time.perf_counter()
     host, target = _bare(options.host), _bare(options.expect)
     found: dict[str, set[str]] = {}
@@ -135,9 +130,13 @@ def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
         return f"{detail}, version {version}"
 
     try:
-        run_step(report, names.DNS_RESOLVE, resolve_host, fatal=True)
-        run_step(report, names.DNS_POINTS_AT_TARGET, points_at_target)
-        run_step(report, names.HTTP_ANSWERS_ON_HOST, http_answers)
+        await run_step(
+            report, names.DNS_RESOLVE, lambda: asyncio.to_thread(resolve_host), fatal=True
+        )
+        await run_step(
+            report, names.DNS_POINTS_AT_TARGET, lambda: asyncio.to_thread(points_at_target)
+        )
+        await run_step(report, names.HTTP_ANSWERS_ON_HOST, lambda: asyncio.to_thread(http_answers))
     except Aborted:
         pass
     report.seconds = time.perf_counter() - started

@@ -11,29 +11,26 @@ import itertools
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
-
 from paletai.ops.checks import names as check_names
+from paletai.ops.checks.api import (
+    ApiClient,
+    ApiError,
+    api_error_message,
+)
 from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
-    POLL_SECONDS,
-    REQUEST_TIMEOUT_SECONDS,
-    USER_AGENT,
     Aborted,
     Check,
     CheckFailed,
     CheckReport,
-    api_error_message,
     describe_image,
-    ensure_status,
-    json_object,
     random_test_email,
-    transport_error_message,
+    run_step,
 )
 
 # The checklist's success criterion: "Response times < 2 seconds average".
@@ -101,7 +98,7 @@ class EndpointStats:
 @dataclass
 class _Game:
     task_id: str
-    headers: dict[str, str]
+    token: str
     prompt: str
     queued_at: float
     status: str = "queued"
@@ -109,28 +106,6 @@ class _Game:
     game_id: str | None = None
     error: str | None = None
     image: str | None = None
-
-
-class _Api:
-    """The async calls of the load test, each failure a CheckFailed with a clear line."""
-
-    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
-        self.http = http
-        self.base_url = base_url
-
-    async def call(
-        self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> httpx.Response:
-        try:
-            response = await self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CheckFailed(transport_error_message(exc, self.base_url + path)) from None
-        return ensure_status(method, path, response, expect)
-
-    async def json(
-        self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> dict[str, Any]:
-        return json_object(method, path, await self.call(method, path, expect=expect, **kwargs))
 
 
 async def run_load(
@@ -143,36 +118,29 @@ async def run_load(
     per event worth showing, `on_read` is called after each read request of the load."""
     started = time.perf_counter()
     say = on_progress or (lambda _line: None)
-    limits = httpx.Limits(max_connections=max(options.concurrency, options.games) + 2)
-    async with httpx.AsyncClient(
-        base_url=options.base_url,
-        timeout=REQUEST_TIMEOUT_SECONDS,
-        limits=limits,
-        follow_redirects=True,
-        headers={"User-Agent": USER_AGENT},
-    ) as http:
-        api = _Api(http, options.base_url)
+    connections = max(options.concurrency, options.games) + 2
+    async with ApiClient(options.base_url, max_connections=connections) as api:
         games: list[_Game] = []
         try:
-            await _step(report, check_names.HEALTH, lambda: _health(api), fatal=True)
-            await _step(
+            await run_step(report, check_names.HEALTH, lambda: _health(api), fatal=True)
+            await run_step(
                 report,
                 f"{check_names.GAMES_CREATE} {options.games}",
                 lambda: _create_games(api, options.games, games),
                 fatal=True,
             )
             say(f"polling {len(games)} generation tasks (up to {options.timeout:g} s)")
-            await _step(
+            await run_step(
                 report, check_names.GAMES_GENERATION, lambda: _poll_games(api, games, options, say)
             )
-            await _step(report, check_names.GAMES_IMAGES, lambda: _check_images(api, games))
+            await run_step(report, check_names.GAMES_IMAGES, lambda: _check_images(api, games))
             await _read_load(api, games, options, report, say, on_read or (lambda: None))
         except Aborted:
             pass
         finally:
             done = [g for g in games if g.game_id and g.status == "succeeded"]
             if done and not options.keep:
-                await _step(report, check_names.CLEANUP_GAMES, lambda: _delete(api, done))
+                await run_step(report, check_names.CLEANUP_GAMES, lambda: _delete(api, done))
         report.extra["games"] = [
             {
                 "task_id": g.task_id,
@@ -188,85 +156,58 @@ async def run_load(
     return report
 
 
-async def _step(
-    report: CheckReport,
-    name: str,
-    fn: Callable[[], Awaitable[str]],
-    *,
-    fatal: bool = False,
-) -> bool:
-    """`run_step` for coroutines: `fn()` returns an awaitable of the detail."""
-    started = time.perf_counter()
-    try:
-        detail, ok = await fn(), True
-    except CheckFailed as exc:
-        detail, ok = str(exc), False
-    report.add(Check(name, ok, round(time.perf_counter() - started, 3), detail))
-    if not ok and fatal:
-        raise Aborted(name)
-    return ok
-
-
-async def _health(api: _Api) -> str:
+async def _health(api: ApiClient) -> str:
     body = await api.json("GET", "/health")
     if body.get("status") != "healthy":
         raise CheckFailed(f"/health says {body.get('status')!r}")
     return f"healthy, version {body.get('version')}"
 
 
-async def _new_user(api: _Api) -> tuple[dict[str, str], int]:
-    """A fresh test account: its auth headers and how many games it may still create today."""
-    email, password = random_test_email(), f"load-{uuid.uuid4().hex[:16]}"
-    body = await api.json("POST", "/auth/register", json={"email": email, "password": password})
-    headers = {"Authorization": f"Bearer {body.get('access_token')}"}
-    me = await api.json("GET", "/auth/me", headers=headers)
-    return headers, int(me.get("prompts_remaining_today") or 0)
+async def _new_user(api: ApiClient) -> tuple[str, int]:
+    """A fresh test account: its token and how many games it may still create today."""
+    token = await api.register_token(random_test_email(), f"load-{uuid.uuid4().hex[:16]}")
+    me = await api.me(token)
+    return token, int(me.get("prompts_remaining_today") or 0)
 
 
-async def _create_games(api: _Api, count: int, games: list[_Game]) -> str:
+async def _create_games(api: ApiClient, count: int, games: list[_Game]) -> str:
     # One account per DAILY_PROMPT_LIMIT games, so the limit never turns the test into 429s.
-    headers, left = await _new_user(api)
+    token, left = await _new_user(api)
     users = 1
     for i in range(count):
         if left <= 0:
-            headers, left = await _new_user(api)
+            token, left = await _new_user(api)
             users += 1
             if left <= 0:
                 raise CheckFailed("a new account may create no game today (DAILY_PROMPT_LIMIT=0)")
         prompt = PROMPTS[i % len(PROMPTS)]
-        body = await api.json(
-            "POST", "/games", json={"prompt": prompt}, headers=headers, expect=(200, 202)
-        )
-        games.append(_Game(str(body["task_id"]), headers, prompt, time.monotonic()))
+        body = await api.create_game(prompt, token)
+        games.append(_Game(str(body["task_id"]), token, prompt, time.monotonic()))
         left -= 1
     return f"{count} tasks queued by {users} test account(s)"
 
 
 async def _poll_games(
-    api: _Api, games: list[_Game], options: LoadOptions, say: Callable[[str], None]
+    api: ApiClient, games: list[_Game], options: LoadOptions, say: Callable[[str], None]
 ) -> str:
     deadline = time.monotonic() + options.timeout
     finished = itertools.count(1)
 
     async def poll(game: _Game) -> None:
-        while True:
-            body = await api.json("GET", f"/tasks/{game.task_id}", headers=game.headers)
-            game.status = str(body.get("status"))
-            game.seconds = time.monotonic() - game.queued_at
-            if game.status == "succeeded":
-                game.game_id = str(body.get("game_id"))
-            elif game.status == "failed":
-                game.error = str(body.get("error"))
-            elif time.monotonic() > deadline:
-                game.error = f"still {game.status} (stage {body.get('stage')}) at the timeout"
-            else:
-                await asyncio.sleep(POLL_SECONDS)
-                continue
-            say(
-                f"game {next(finished)}/{len(games)}: task {game.task_id} {game.status} "
-                f"after {game.seconds:.1f} s"
-            )
-            return
+        left = max(0.0, deadline - time.monotonic())
+        body = await api.wait_for_task(game.task_id, game.token, within=left)
+        game.status = str(body.get("status"))
+        game.seconds = time.monotonic() - game.queued_at
+        if game.status == "succeeded":
+            game.game_id = str(body.get("game_id"))
+        elif game.status == "failed":
+            game.error = str(body.get("error"))
+        else:
+            game.error = f"still {game.status} (stage {body.get('stage')}) at the timeout"
+        say(
+            f"game {next(finished)}/{len(games)}: task {game.task_id} {game.status} "
+            f"after {game.seconds:.1f} s"
+        )
 
     await asyncio.gather(*(poll(g) for g in games))
     succeeded = [g for g in games if g.status == "succeeded"]
@@ -278,25 +219,21 @@ async def _poll_games(
     return f"{len(games)}/{len(games)} succeeded, mean {mean:.1f} s, slowest {slowest:.1f} s"
 
 
-async def _check_images(api: _Api, games: list[_Game]) -> str:
+async def _check_images(api: ApiClient, games: list[_Game]) -> str:
     problems = []
     for game in games:
         if game.game_id is None or game.status != "succeeded":
             continue
-        body = await api.json("GET", f"/games/{game.game_id}")
+        body = await api.game(game.game_id)
         url = body.get("image_url")
         if not url:
             problems.append(f"{game.game_id}: no image_url")
             continue
-        absolute = urljoin(api.base_url + "/", str(url))
         try:
-            # No auth header (the client has none by default): as a browser fetches a cover.
-            response = await api.http.get(absolute)
-            game.image = describe_image(absolute, response)
-        except CheckFailed as exc:
+            response = await api.get_absolute(str(url))
+            game.image = describe_image(urljoin(api.base_url + "/", str(url)), response)
+        except (CheckFailed, ApiError) as exc:
             problems.append(f"{game.game_id}: {exc}")
-        except httpx.HTTPError as exc:
-            problems.append(f"{game.game_id}: {transport_error_message(exc, absolute)}")
     with_images = sum(1 for g in games if g.image)
     if problems or with_images != len(games):
         raise CheckFailed(f"{with_images}/{len(games)} have images; " + "; ".join(problems))
@@ -304,7 +241,7 @@ async def _check_images(api: _Api, games: list[_Game]) -> str:
 
 
 async def _read_load(
-    api: _Api,
+    api: ApiClient,
     games: list[_Game],
     options: LoadOptions,
     report: CheckReport,
@@ -338,11 +275,12 @@ async def _read_load(
             t0 = time.perf_counter()
             error: str | None = None
             try:
-                response = await api.http.get(path)
+                # Any status: the load counts errors rather than stopping at the first.
+                response = await api.call("GET", path, expect=None)
                 if response.status_code != 200:
                     error = f"{response.status_code}: {api_error_message(response)}"
-            except httpx.HTTPError as exc:
-                error = transport_error_message(exc, api.base_url + path)
+            except ApiError as exc:
+                error = str(exc)
             stats[name].record(time.perf_counter() - t0, error)
             on_read()
 
@@ -394,7 +332,8 @@ async def _read_load(
     )
 
 
-async def _delete(api: _Api, games: list[_Game]) -> str:
+async def _delete(api: ApiClient, games: list[_Game]) -> str:
     for game in games:
-        await api.call("DELETE", f"/games/{game.game_id}", headers=game.headers, expect=(204, 200))
+        assert game.game_id is not None
+        await api.delete_game(game.game_id, game.token)
     return f"deleted {len(games)} test games (the test accounts stay)"

@@ -1,5 +1,5 @@
-"""The checklist's verification phases as checks: a check report, the HTTP plumbing they share,
-and Phase 4 ("Configuration Verification") against a running PaletAI.
+"""The checklist's verification phases as checks: a check report, what the checks look at, and
+Phase 4 ("Configuration Verification") against a running PaletAI.
 
 Every check records name, ok, seconds and a one-line detail; a report is what `--json` writes.
 """
@@ -7,11 +7,9 @@ Every check records name, ok, seconds and a one-line detail; a report is what `-
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -21,12 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from paletai.ops.checks import names
+from paletai.ops.checks.api import ApiClient, ApiError, StageObserver, access_token, json_object
 from paletai.ops.results import CHECK_MODELS, CheckResult
 
-USER_AGENT = "paletai-migrate"
 DEFAULT_PROMPT = "Create a simple snake game"
-REQUEST_TIMEOUT_SECONDS = 30.0
-POLL_SECONDS = 0.25
 
 # The HTTP contract of DESIGN.md, as (method, path with parameters blanked).
 CONTRACT_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -150,151 +146,21 @@ class Aborted(Exception):
     """A check that later checks depend on failed: stop (cleanup still runs)."""
 
 
-def run_step(report: CheckReport, name: str, fn: Callable[[], str], *, fatal: bool = False) -> bool:
-    """Run one check, timing it; a failure of a `fatal` step raises Aborted after recording."""
+async def run_step(
+    report: CheckReport, name: str, fn: Callable[[], Awaitable[str]], *, fatal: bool = False
+) -> bool:
+    """Run one check, timing it; a failure of a `fatal` step raises Aborted after recording.
+
+    `fn()` gives the detail line; CheckFailed or ApiError (a call went wrong) fail the check."""
     started = time.perf_counter()
     try:
-        detail, ok = fn(), True
-    except CheckFailed as exc:
+        detail, ok = await fn(), True
+    except (CheckFailed, ApiError) as exc:
         detail, ok = str(exc), False
     report.add(Check(name, ok, round(time.perf_counter() - started, 3), detail))
     if not ok and fatal:
         raise Aborted(name)
     return ok
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP: clear messages for the two ways a call goes wrong (no answer, an error answer)
-
-
-def normalise_base_url(url: str) -> str:
-    """`url` without a trailing slash; ValueError unless it is an http(s) URL with a host."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"not an http(s) URL: {url!r} (example: https://NEW_APP.azurewebsites.net)"
-        )
-    return url.strip().rstrip("/")
-
-
-def transport_error_message(exc: httpx.HTTPError, url: str) -> str:
-    """One line for an exception raised before any answer arrived."""
-    reason = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer from {url} in time ({type(exc).__name__}): {reason}"
-    if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
-        return f"cannot reach {url}: TLS certificate problem: {reason}"
-    return f"cannot reach {url}: {reason}"
-
-
-def api_error_message(response: httpx.Response) -> str:
-    """The API's `error.message` (or FastAPI's 422 `detail`), else the start of the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip().replace("\n", " ")
-        return text[:200] or response.reason_phrase
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        detail = body.get("detail")
-        if isinstance(detail, list):
-            return "; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
-                for d in detail
-                if isinstance(d, dict)
-            )
-        if detail:
-            return str(detail)
-    return json.dumps(body)[:200]
-
-
-def describe_status(method: str, path: str, response: httpx.Response) -> str:
-    return f"{method} {path} answered {response.status_code}: {api_error_message(response)}"
-
-
-def ensure_status(
-    method: str, path: str, response: httpx.Response, expect: tuple[int, ...]
-) -> httpx.Response:
-    if response.status_code not in expect:
-        raise CheckFailed(describe_status(method, path, response))
-    return response
-
-
-def json_object(method: str, path: str, response: httpx.Response) -> dict[str, Any]:
-    """The body as a JSON object, or CheckFailed saying what came instead."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise CheckFailed(
-            f"{method} {path} answered {response.status_code} with non-JSON "
-            f"({response.headers.get('content-type', '?')}): {response.text[:120]!r}"
-        ) from None
-    if not isinstance(body, dict):
-        raise CheckFailed(f"{method} {path} answered a JSON {type(body).__name__}, not an object")
-    return body
-
-
-class ApiClient:
-    """A synchronous client for one PaletAI: every failure is a CheckFailed with a clear line."""
-
-    def __init__(self, base_url: str, *, timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
-        self.base_url = base_url
-        self.token: str | None = None
-        self.http = httpx.Client(
-            base_url=base_url,
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"User-Agent": USER_AGENT},
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        expect: tuple[int, ...] = (200,),
-        auth: bool = False,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if auth and self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        try:
-            response = self.http.request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CheckFailed(transport_error_message(exc, self.base_url + path)) from None
-        return ensure_status(method, path, response, expect)
-
-    def json(
-        self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> dict[str, Any]:
-        return json_object(method, path, self.call(method, path, expect=expect, **kwargs))
-
-    def get_absolute(self, url: str) -> httpx.Response:
-        """GET a URL anywhere (an image on blob storage), anonymously."""
-        try:
-            return httpx.get(
-                urljoin(self.base_url + "/", url),
-                timeout=self.http.timeout,
-                follow_redirects=True,
-                headers={"User-Agent": USER_AGENT},
-            )
-        except httpx.HTTPError as exc:
-            raise CheckFailed(transport_error_message(exc, url)) from None
-
-
-@contextmanager
-def api_client(base_url: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> Iterator[ApiClient]:
-    client = ApiClient(base_url, timeout=timeout)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,66 +288,38 @@ class CheckOptions:
 class _State:
     email: str = ""
     password: str = ""
+    token: str = ""
     task_id: str | None = None
     game_id: str | None = None
     game: dict[str, Any] = field(default_factory=dict)
 
 
-def register_or_login(api: ApiClient, email: str, password: str, *, reuse: bool) -> str:
-    """Register `email`; with `reuse`, an existing account (409) logs in instead."""
-    response = api.call(
-        "POST",
-        "/auth/register",
-        json={"email": email, "password": password},
-        expect=(200, 409) if reuse else (200,),
+async def register_or_login(api: ApiClient, state: _State, *, reuse: bool) -> str:
+    """Register the test user; with `reuse`, an existing account (409) logs in instead."""
+    response = await api.register(
+        state.email, state.password, expect=(200, 409) if reuse else (200,)
     )
     if response.status_code == 409:
-        token = login_json(api, email, password)
-        api.token = token
-        return f"{email} exists (409): logged in instead"
+        state.token = await login_json(api, state.email, state.password)
+        return f"{state.email} exists (409): logged in instead"
     body = json_object("POST", "/auth/register", response)
     if not body.get("access_token"):
         raise CheckFailed("POST /auth/register answered 200 without an access_token")
-    api.token = str(body["access_token"])
-    return f"registered {email}"
+    state.token = access_token("POST /auth/register", body)
+    return f"registered {state.email}"
 
 
-def login_json(api: ApiClient, email: str, password: str) -> str:
-    body = api.json("POST", "/auth/login", json={"email": email, "password": password})
+async def login_json(api: ApiClient, email: str, password: str) -> str:
+    body = await api.login(email, password)
     if not body.get("access_token") or str(body.get("token_type", "")).lower() != "bearer":
         raise CheckFailed(f"login answered no bearer token: keys {sorted(body)}")
     return str(body["access_token"])
 
 
-def wait_for_task(
-    api: ApiClient,
-    task_id: str,
-    timeout: float,
-    on_stage: Callable[[str, str, float], None] | None = None,
-) -> dict[str, Any]:
-    """Poll GET /tasks/{id} until it ends (or CheckFailed after `timeout` s)."""
-    started = time.monotonic()
-    seen: tuple[str, str] | None = None
-    while True:
-        body = api.json("GET", f"/tasks/{task_id}", auth=True)
-        status, stage = str(body.get("status")), str(body.get("stage"))
-        if (status, stage) != seen:
-            seen = (status, stage)
-            if on_stage is not None:
-                on_stage(status, stage, time.monotonic() - started)
-        if status in ("succeeded", "failed"):
-            return body
-        if time.monotonic() - started > timeout:
-            raise CheckFailed(
-                f"task {task_id} still {status} (stage {stage}) after {timeout:g} s (--timeout)"
-            )
-        time.sleep(POLL_SECONDS)
-
-
-def run_phase4(
+async def run_phase4(
     options: CheckOptions,
     report: CheckReport,
-    on_stage: Callable[[str, str, float], None] | None = None,
+    on_stage: StageObserver | None = None,
 ) -> CheckReport:
     """The checklist's Phase 4 against `options.base_url`, each step a check in `report`."""
     started = time.perf_counter()
@@ -490,14 +328,14 @@ def run_phase4(
         password=options.password or f"check-{uuid.uuid4().hex[:16]}",
     )
     report.extra.update(test_email=state.email, prompt=options.prompt)
-    with api_client(options.base_url) as api:
+    async with ApiClient(options.base_url) as api:
         try:
-            _phase4_steps(api, options, report, state, on_stage)
+            await _phase4_steps(api, options, report, state, on_stage)
         except Aborted:
             pass
         finally:
             if state.game_id and not options.keep:
-                run_step(report, names.CLEANUP_GAME, lambda: _delete_game(api, state))
+                await run_step(report, names.CLEANUP_GAME, lambda: _delete_game(api, state))
             elif state.game_id:
                 report.extra["kept_game_id"] = state.game_id
     report.extra.update(task_id=state.task_id, game_id=state.game_id)
@@ -505,17 +343,16 @@ def run_phase4(
     return report
 
 
-def _phase4_steps(
+async def _phase4_steps(
     api: ApiClient,
     options: CheckOptions,
     report: CheckReport,
     state: _State,
-    on_stage: Callable[[str, str, float], None] | None,
+    on_stage: StageObserver | None,
 ) -> None:
-    def health() -> str:
-        response = api.call("GET", "/health", expect=(200, 503))
-        body = json_object("GET", "/health", response)
-        problems = health_problems(response.status_code, body)
+    async def health() -> str:
+        status, body = await api.health()
+        problems = health_problems(status, body)
         if problems:
             failing = body.get("failing")
             raise CheckFailed("; ".join(problems) + (f" (failing: {failing})" if failing else ""))
@@ -525,53 +362,45 @@ def _phase4_steps(
             f"version {body.get('version')}"
         )
 
-    def docs() -> str:
-        response = api.call("GET", "/docs")
+    async def docs() -> str:
+        response = await api.call("GET", "/docs")
         kind = response.headers.get("content-type", "")
         if "html" not in kind or "swagger-ui" not in response.text.lower():
             raise CheckFailed(f"/docs is not the Swagger UI page ({kind})")
         return "Swagger UI page loads"
 
-    def openapi() -> str:
-        body = api.json("GET", "/openapi.json")
+    async def openapi() -> str:
+        body = await api.json("GET", "/openapi.json")
         missing = missing_endpoints(body)
         if missing:
             raise CheckFailed("missing: " + ", ".join(missing))
         return f"all {len(CONTRACT_ENDPOINTS)} contract endpoints listed"
 
-    def register() -> str:
-        return register_or_login(api, state.email, state.password, reuse=options.email is not None)
+    async def register() -> str:
+        return await register_or_login(api, state, reuse=options.email is not None)
 
-    def login() -> str:
-        api.token = login_json(api, state.email, state.password)
+    async def login() -> str:
+        state.token = await login_json(api, state.email, state.password)
         return "JSON {email, password}: bearer token"
 
-    def login_form() -> str:
-        body = api.json(
-            "POST",
-            "/auth/login",
-            data={"username": state.email, "password": state.password, "grant_type": "password"},
-        )
+    async def login_form() -> str:
+        body = await api.login_form(state.email, state.password)
         if not body.get("access_token"):
             raise CheckFailed("OAuth2 form login answered no access_token")
         return "OAuth2 form (username, password): bearer token"
 
-    def me() -> str:
-        body = api.json("GET", "/auth/me", auth=True)
+    async def me() -> str:
+        body = await api.me(state.token)
         if str(body.get("email", "")).lower() != state.email.lower():
             raise CheckFailed(f"/auth/me is {body.get('email')!r}, expected {state.email}")
         return f"{body.get('email')}; prompts left today: {body.get('prompts_remaining_today')}"
 
-    def create() -> str:
-        body = api.json(
-            "POST", "/games", json={"prompt": options.prompt}, auth=True, expect=(200, 202)
-        )
-        if not body.get("task_id"):
-            raise CheckFailed(f"POST /games answered no task_id: {body}")
+    async def create() -> str:
+        body = await api.create_game(options.prompt, state.token)
         state.task_id = str(body["task_id"])
         return f"task {state.task_id} {body.get('status')}"
 
-    def generation() -> str:
+    async def generation() -> str:
         assert state.task_id is not None
         stages: list[str] = []
 
@@ -580,8 +409,16 @@ def _phase4_steps(
             if on_stage is not None:
                 on_stage(status, stage, seconds)
 
-        body = wait_for_task(api, state.task_id, options.timeout, seen)
-        if body.get("status") != "succeeded":
+        body = await api.wait_for_task(
+            state.task_id, state.token, within=options.timeout, on_stage=seen
+        )
+        status = body.get("status")
+        if status not in ("succeeded", "failed"):
+            raise CheckFailed(
+                f"task {state.task_id} still {status} (stage {body.get('stage')}) after "
+                f"{options.timeout:g} s (--timeout)"
+            )
+        if status != "succeeded":
             path = " -> ".join(stages)
             raise CheckFailed(f"task {state.task_id} failed ({path}): {body.get('error')}")
         if not body.get("game_id"):
@@ -589,18 +426,19 @@ def _phase4_steps(
         state.game_id = str(body["game_id"])
         return f"succeeded: game {state.game_id} after {body.get('attempts')} attempt(s)"
 
-    def game() -> str:
-        state.game = api.json("GET", f"/games/{state.game_id}")
+    async def game() -> str:
+        assert state.game_id is not None
+        state.game = await api.game(state.game_id)
         missing = missing_game_fields(state.game)
         if missing:
             raise CheckFailed("fields not populated: " + ", ".join(missing))
         return f"{state.game.get('title')!r} by {state.game['author'].get('username')}"
 
-    def image() -> str:
+    async def image() -> str:
         url = state.game.get("image_url")
         if not url:
             raise CheckFailed("the game has no image_url")
-        response = api.get_absolute(str(url))
+        response = await api.get_absolute(str(url))
         described = describe_image(str(url), response)
         location = image_location(str(url), options.base_url)
         report.extra["image_location"] = location
@@ -608,9 +446,10 @@ def _phase4_steps(
             raise CheckFailed(f"image is on {location}; --require-blob wants blob storage")
         return f"{described} on {location}"
 
-    def play() -> str:
+    async def play() -> str:
+        assert state.game_id is not None
         path = f"/games/{state.game_id}/play"
-        response = api.call("GET", path)
+        response = await api.play(state.game_id)
         if "text/html" not in response.headers.get("content-type", ""):
             raise CheckFailed(f"{path} is {response.headers.get('content-type')}, not HTML")
         csp = response.headers.get("content-security-policy")
@@ -623,13 +462,10 @@ def _phase4_steps(
             detail += f" (note: play_url is {play_url})"
         return detail
 
-    def feed() -> str:
+    async def feed() -> str:
         cursor: str | None = None
         for page in range(1, 4):
-            params: dict[str, Any] = {"limit": 20}
-            if cursor:
-                params["cursor"] = cursor
-            body = api.json("GET", "/games/feed", params=params)
+            body = await api.feed(limit=20, cursor=cursor)
             items = body.get("items") or []
             for position, item in enumerate(items, start=1 + (page - 1) * 20):
                 if isinstance(item, dict) and item.get("id") == state.game_id:
@@ -644,51 +480,52 @@ def _phase4_steps(
                 break
         raise CheckFailed(f"game {state.game_id} is not in the first pages of /games/feed")
 
-    def like() -> str:
-        path = f"/games/{state.game_id}/like"
+    async def like() -> str:
+        assert state.game_id is not None
         before = int(state.game.get("likes_count") or 0)
-        first = api.json("POST", path, auth=True)
-        second = api.json("POST", path, auth=True)
+        first = await api.like(state.game_id, state.token)
+        second = await api.like(state.game_id, state.token)
         if not (first.get("liked") and second.get("liked")):
             raise CheckFailed(f"like answered {first} then {second}")
         if first.get("likes_count") != before + 1 or second.get("likes_count") != before + 1:
             raise CheckFailed(f"likes_count {before} -> {first} -> {second}: not idempotent")
-        third = api.json("DELETE", path, auth=True)
-        fourth = api.json("DELETE", path, auth=True)
+        third = await api.unlike(state.game_id, state.token)
+        fourth = await api.unlike(state.game_id, state.token)
         if third.get("liked") or fourth.get("liked"):
             raise CheckFailed(f"unlike answered {third} then {fourth}")
         if third.get("likes_count") != before or fourth.get("likes_count") != before:
             raise CheckFailed(f"after unlike likes_count {third} -> {fourth}, expected {before}")
         return f"like x2 -> {before + 1}, unlike x2 -> {before} (idempotent)"
 
-    def notifications() -> str:
-        player = {"player_id": f"migration-check-{uuid.uuid4().hex}"}
-        body = api.json("POST", "/notifications/subscribe", json=player, auth=True)
+    async def notifications() -> str:
+        player = f"migration-check-{uuid.uuid4().hex}"
+        body = await api.subscribe(player, state.token)
         if body.get("subscribed") is not True:
             raise CheckFailed(f"subscribe answered {body}")
-        body = api.json("DELETE", "/notifications/subscribe", json=player, auth=True)
+        body = await api.unsubscribe(player, state.token)
         if body.get("subscribed") is not False:
             raise CheckFailed(f"unsubscribe answered {body}")
         return "subscribed and unsubscribed a test player id"
 
-    run_step(report, names.HEALTH, health, fatal=True)
-    run_step(report, names.DOCS_SWAGGER, docs)
-    run_step(report, names.DOCS_OPENAPI, openapi)
-    run_step(report, names.AUTH_REGISTER, register, fatal=True)
-    run_step(report, names.AUTH_LOGIN_JSON, login, fatal=True)
-    run_step(report, names.AUTH_LOGIN_FORM, login_form)
-    run_step(report, names.AUTH_ME, me)
-    run_step(report, names.GAMES_CREATE, create, fatal=True)
-    run_step(report, names.GAMES_GENERATION, generation, fatal=True)
-    run_step(report, names.GAMES_THE_GAME, game, fatal=True)
-    run_step(report, names.IMAGE_COVER, image)
-    run_step(report, names.PLAY_SANDBOXED, play)
-    run_step(report, names.FEED_LISTED, feed)
-    run_step(report, names.LIKES, like)
-    run_step(report, names.NOTIFICATIONS, notifications)
+    await run_step(report, names.HEALTH, health, fatal=True)
+    await run_step(report, names.DOCS_SWAGGER, docs)
+    await run_step(report, names.DOCS_OPENAPI, openapi)
+    await run_step(report, names.AUTH_REGISTER, register, fatal=True)
+    await run_step(report, names.AUTH_LOGIN_JSON, login, fatal=True)
+    await run_step(report, names.AUTH_LOGIN_FORM, login_form)
+    await run_step(report, names.AUTH_ME, me)
+    await run_step(report, names.GAMES_CREATE, create, fatal=True)
+    await run_step(report, names.GAMES_GENERATION, generation, fatal=True)
+    await run_step(report, names.GAMES_THE_GAME, game, fatal=True)
+    await run_step(report, names.IMAGE_COVER, image)
+    await run_step(report, names.PLAY_SANDBOXED, play)
+    await run_step(report, names.FEED_LISTED, feed)
+    await run_step(report, names.LIKES, like)
+    await run_step(report, names.NOTIFICATIONS, notifications)
 
 
-def _delete_game(api: ApiClient, state: _State) -> str:
-    api.call("DELETE", f"/games/{state.game_id}", auth=True, expect=(200, 204))
-    api.call("GET", f"/games/{state.game_id}", expect=(404,))
+async def _delete_game(api: ApiClient, state: _State) -> str:
+    assert state.game_id is not None
+    await api.delete_game(state.game_id, state.token)
+    await api.call("GET", f"/games/{state.game_id}", expect=(404,))
     return f"deleted game {state.game_id} (the test user stays: {state.email})"

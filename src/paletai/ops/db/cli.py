@@ -22,7 +22,12 @@ from paletai.ops.db.cutover import cutover as run_cutover
 from paletai.ops.db.progress import collection_progress
 from paletai.ops.db.restore import NamespaceMapper
 from paletai.ops.db.restore import restore as run_restore
-from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine
+from paletai.ops.db.sync import (
+    SyncEngine,
+    SyncOptions,
+    sync_until_synced,
+    syncing,
+)
 from paletai.ops.db.verify import VerifyReport
 from paletai.ops.db.verify import verify as run_verify
 from paletai.ops.errors import OpsError
@@ -260,35 +265,31 @@ async def _sync_main(
     reset: bool,
     wait_seconds: float | None,
 ) -> DbSyncResult:
-    engine = await open_engine(
-        source, target, db_name=db, target_db_name=target_db, options=options, reset=reset
-    )
+    engines: list[SyncEngine] = []
+    if until_synced:
+        return await _with_signals(
+            lambda: engines,
+            sync_until_synced(
+                source,
+                target,
+                db_name=db,
+                target_db_name=target_db,
+                options=options,
+                reset=reset,
+                wait_seconds=wait_seconds,
+                started=engines.append,
+            ),
+        )
 
-    async def main() -> DbSyncResult:
-        await engine.start()
-        supervisor = asyncio.create_task(engine.supervise())
-        try:
-            if until_synced:
-                drain = asyncio.create_task(engine.drain(wait_seconds))
-                stopped = asyncio.create_task(engine.stopping.wait())
-                await asyncio.wait({drain, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                stopped.cancel()
-                if not drain.done():
-                    drain.cancel()
-                    raise OpsError("stopped before the target caught up")
-                drain.result()
-            else:
-                await engine.stopping.wait()
-                if engine.failure is not None:
-                    raise engine.failure
-        finally:
-            supervisor.cancel()
-        return engine.summary().to_result(caught_up=until_synced)
+    async def follow() -> DbSyncResult:
+        async with syncing(
+            source, target, db_name=db, target_db_name=target_db, options=options, reset=reset
+        ) as engine:
+            engines.append(engine)
+            await engine.wait_stopped()
+            return engine.summary().to_result(caught_up=False)
 
-    try:
-        return await _with_signals(lambda: [engine], main())
-    finally:
-        await close_engine(engine)
+    return await _with_signals(lambda: engines, follow())
 
 
 @db_app.command()
@@ -443,32 +444,30 @@ async def _cutover_main(
             print_verify(exc.verify)
         write_json(json_out, exc.report.to_result())
         raise
-    write_json(json_out, report.to_result())
-    console.print(
-        f"[bold green]READY[/]: target verified identical; write pause "
-        f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
-        f"drain {report.drain_seconds:.2f} s, verify {report.verify_seconds:.2f} s). "
-        "Point the app at the new database now."
-    )
+
+    def ready() -> None:
+        write_json(json_out, report.to_result())
+        console.print(
+            f"[bold green]READY[/]: target verified identical; write pause "
+            f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
+            f"drain {report.drain_seconds:.2f} s, verify {report.verify_seconds:.2f} s). "
+            "Point the app at the new database now."
+        )
+
     if reverse_engine is None:
+        ready()
         return
-    console.print(
-        "[cyan]>[/] reverse sync NEW -> OLD running: a rollback loses nothing. Ctrl-C to end."
-    )
 
     async def follow() -> None:
-        supervisor = asyncio.create_task(reverse_engine.supervise())
-        try:
-            await reverse_engine.stopping.wait()
-        finally:
-            supervisor.cancel()
-        if reverse_engine.failure is not None:
-            raise reverse_engine.failure
+        async with syncing(reverse_engine) as engine:
+            ready()
+            console.print(
+                "[cyan]>[/] reverse sync NEW -> OLD running: a rollback loses nothing. "
+                "Ctrl-C to end."
+            )
+            await engine.wait_stopped()
 
-    try:
-        await _with_signals(lambda: [reverse_engine], follow())
-    finally:
-        await close_engine(reverse_engine)
+    await _with_signals(lambda: [reverse_engine], follow())
     console.print("reverse sync stopped")
 
 

@@ -18,7 +18,7 @@ import httpx
 
 from paletai.db.client import describe_hosts
 from paletai.ops.db.common import SYNC_STATE_COLLECTION, user_collections
-from paletai.ops.db.sync import SyncEngine, SyncOptions, close_engine, open_engine, plain_token
+from paletai.ops.db.sync import SyncEngine, SyncOptions, open_engine, plain_token, syncing
 from paletai.ops.db.verify import VerifyReport, verify_databases
 from paletai.ops.errors import OpsError
 from paletai.ops.results import DbCutoverResult
@@ -143,11 +143,15 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-async def seed_reverse(engine: SyncEngine) -> None:
+async def seed_reverse(engine: SyncEngine, new_side: str) -> None:
     """Position a reverse sync (new -> old) at "now" on every collection, skipping its copy:
-    cutover only calls this once both sides are verified identical and writes are stopped."""
-    for name in await user_collections(engine.source_db):
-        coll = engine.source_db[name]
+    cutover only calls this once both sides are verified identical and writes are stopped.
+
+    `engine` is the forward sync (old -> new); the checkpoints go where the reverse sync will
+    read them, in the old database, under `new_side` (the id `open_engine` gives the new side).
+    """
+    for name in await user_collections(engine.target_db):
+        coll = engine.target_db[name]
         stream = await coll.watch(full_document="updateLookup")
         try:
             token = stream.resume_token
@@ -155,14 +159,14 @@ async def seed_reverse(engine: SyncEngine) -> None:
             await stream.close()
         if token is None:
             raise OpsError(f"the new side gave no change-stream resume token for {name!r}")
-        await engine.target_db[SYNC_STATE_COLLECTION].update_one(
+        await engine.source_db[SYNC_STATE_COLLECTION].update_one(
             {"_id": name},
             {
                 "$set": {
                     "phase": "stream",
                     "mode": "reverse",
                     "token": plain_token(token),
-                    "source": engine.source_id,
+                    "source": new_side,
                     "updated_at": dt.datetime.now(dt.UTC),
                 }
             },
@@ -183,30 +187,26 @@ async def cutover(
     options: SyncOptions | None = None,
     step: Step | None = None,
 ) -> tuple[CutoverReport, SyncEngine | None]:
-    """Run the guided switch. Returns the report and, with `reverse`, a started reverse engine
-    (new -> old) that the caller keeps running until the rollback window is over."""
+    """Run the guided switch. Returns the report and, with `reverse`, the reverse sync (new ->
+    old), positioned at the switch but not started: run it with `async with syncing(engine)`
+    for as long as the rollback window lasts."""
     say: Step = step or (lambda _msg: None)
     await switch.check()
-    engine = await open_engine(
+    verify_report: VerifyReport | None = None
+    async with syncing(
         source_uri,
         target_uri,
         db_name=db_name,
         target_db_name=target_db_name,
         options=options or SyncOptions(reconcile_interval=10.0),
-    )
-    report = CutoverReport(
-        source=f"{describe_hosts(source_uri)}/{engine.source_db.name}",
-        target=f"{describe_hosts(target_uri)}/{engine.target_db.name}",
-        method=switch.method,
-        started_at=_now(),
-        reverse=reverse,
-    )
-    verify_report: VerifyReport | None = None
-    reverse_engine: SyncEngine | None = None
-    supervisor: asyncio.Task[None] | None = None
-    try:
-        await engine.start()
-        supervisor = asyncio.create_task(engine.supervise())
+    ) as engine:
+        report = CutoverReport(
+            source=f"{describe_hosts(source_uri)}/{engine.source_db.name}",
+            target=f"{describe_hosts(target_uri)}/{engine.target_db.name}",
+            method=switch.method,
+            started_at=_now(),
+            reverse=reverse,
+        )
         say("syncing while the old side still takes writes ...")
         began = time.monotonic()
         await engine.drain(catch_up_timeout)
@@ -244,15 +244,7 @@ async def cutover(
                     "the target is not identical after draining", report, verify_report
                 )
             if reverse:
-                reverse_engine = SyncEngine(
-                    engine.target_client,
-                    engine.source_client,
-                    engine.target_db.name,
-                    engine.source_db.name,
-                    source_id=f"{describe_hosts(target_uri)}/{engine.target_db.name}",
-                    options=SyncOptions(reconcile_interval=30.0),
-                )
-                await seed_reverse(reverse_engine)
+                await seed_reverse(engine, report.target)
         except BaseException:
             say("cutover abandoned: resuming writes on the old side")
             await switch.resume()
@@ -262,16 +254,16 @@ async def cutover(
         await engine.target_db[SYNC_STATE_COLLECTION].update_one(
             {"_id": f"cutover:{report.ready_at}"}, {"$set": report.as_dict()}, upsert=True
         )
-    finally:
-        engine.stopping.set()
-        if supervisor is not None:
-            supervisor.cancel()
-        await engine.stop()
-        if reverse_engine is None:
-            await engine.source_client.close()
-            await engine.target_client.close()
-    if reverse_engine is not None:
-        await reverse_engine.start()
+        source_db, target_db = engine.source_db.name, engine.target_db.name
+    if not reverse:
+        return report, None
+    reverse_engine = await open_engine(
+        target_uri,
+        source_uri,
+        db_name=target_db,
+        target_db_name=source_db,
+        options=SyncOptions(reconcile_interval=30.0),
+    )
     return report, reverse_engine
 
 
@@ -280,7 +272,3 @@ def _only_id_sets_differ(report: VerifyReport) -> bool:
         not c.different.count and not c.indexes_missing_in_target and not c.indexes_extra_in_target
         for c in report.collections
     )
-
-
-async def close_reverse(engine: SyncEngine) -> None:
-    await close_engine(engine)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -582,6 +582,12 @@ class SyncEngine:
 
         await asyncio.wait_for(wait(), wait_seconds)
 
+    async def wait_stopped(self) -> None:
+        """Until the sync is stopped (Ctrl-C, `stopping.set()`); a worker's failure is raised."""
+        await self.stopping.wait()
+        if self.failure is not None:
+            raise self.failure
+
     async def stop(self) -> None:
         self.stopping.set()
         for task in self.tasks.values():
@@ -627,3 +633,89 @@ async def close_engine(engine: SyncEngine) -> None:
     await engine.stop()
     await engine.source_client.close()
     await engine.target_client.close()
+
+
+@contextlib.asynccontextmanager
+async def syncing(
+    source: str | SyncEngine,
+    target_uri: str | None = None,
+    *,
+    db_name: str | None = None,
+    target_db_name: str | None = None,
+    options: SyncOptions | None = None,
+    reset: bool = False,
+    timeout_ms: int = 5000,
+) -> AsyncIterator[SyncEngine]:
+    """A running sync for the body of the `async with`: the one owner of an engine's lifecycle.
+
+    Opens the engine (from two URIs, or takes one built elsewhere: cutover's reverse sync shares
+    the forward sync's clients), starts it, supervises it (new collections), and on exit (also on
+    an error or a cancellation) stops it and closes both clients. A failure of the engine is
+    raised by `drain` and `wait_stopped` inside the body, and on exit when the body ends well.
+    """
+    if isinstance(source, SyncEngine):
+        engine = source
+    else:
+        if target_uri is None:
+            raise TypeError("syncing(source_uri, target_uri): the target URI is missing")
+        engine = await open_engine(
+            source,
+            target_uri,
+            db_name=db_name,
+            target_db_name=target_db_name,
+            options=options,
+            reset=reset,
+            timeout_ms=timeout_ms,
+        )
+    supervisor: asyncio.Task[None] | None = None
+    try:
+        await engine.start()
+        supervisor = asyncio.create_task(engine.supervise(), name="sync supervisor")
+        yield engine
+        if engine.failure is not None:
+            raise engine.failure
+    finally:
+        engine.stopping.set()
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await supervisor
+        await close_engine(engine)
+
+
+async def sync_until_synced(
+    source_uri: str,
+    target_uri: str,
+    *,
+    db_name: str | None = None,
+    target_db_name: str | None = None,
+    options: SyncOptions | None = None,
+    reset: bool = False,
+    wait_seconds: float | None = None,
+    started: Callable[[SyncEngine], None] | None = None,
+) -> DbSyncResult:
+    """`db sync --until-synced`: sync until the target has caught up, then stop; its result.
+
+    `started` sees the running engine (the CLI's status line and Ctrl-C handler use it). Raises
+    OpsError when stopped or out of time before the target caught up.
+    """
+    async with syncing(
+        source_uri,
+        target_uri,
+        db_name=db_name,
+        target_db_name=target_db_name,
+        options=options,
+        reset=reset,
+    ) as engine:
+        if started is not None:
+            started(engine)
+        try:
+            await engine.drain(wait_seconds)
+        except TimeoutError:
+            raise OpsError(
+                f"the target did not catch up within {wait_seconds:g} s; run again (it resumes) "
+                "or give a longer --timeout"
+            ) from None
+        if engine.stopping.is_set() and engine.failure is None:
+            raise OpsError("stopped before the target caught up")
+        return engine.summary().to_result(caught_up=True)

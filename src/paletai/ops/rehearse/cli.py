@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from paletai.config import SettingsError
 from paletai.ops.cli import console, fail
 from paletai.ops.rehearse.harness import (
     AzuriteMissing,
@@ -24,10 +25,22 @@ from paletai.ops.rehearse.harness import (
 from paletai.ops.results import TrafficFigures
 
 
+def default_workdir() -> Path:
+    """`<data dir>/rehearsals/<UTC time>`: under PALETAI_DATA_DIR (default ./.paletai, which
+    git ignores), never loose in the current directory."""
+    from paletai.config import load_settings
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return load_settings().data_dir / "rehearsals" / f"paletai-rehearsal-{stamp}"
+
+
 def rehearse_command(
     workdir: Annotated[
         Path | None,
-        typer.Option(help="Where databases, logs, JSON results and the report go (new or empty)."),
+        typer.Option(
+            help="Where databases, logs, JSON results and the report go (new or empty); "
+            "default: a new folder under the data dir (PALETAI_DATA_DIR)/rehearsals."
+        ),
     ] = None,
     users: Annotated[int, typer.Option(min=1, max=500, help="Users to seed.")] = 20,
     games: Annotated[int, typer.Option(min=1, max=500, help="Games to seed.")] = 40,
@@ -56,8 +69,11 @@ def rehearse_command(
         paletai migrate rehearse --users 5 --games 8 --traffic-rps 5 --seconds 8
     """
     if workdir is None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        workdir = Path(f"paletai-rehearsal-{stamp}")
+        try:
+            workdir = default_workdir()
+        except SettingsError as exc:
+            console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
     if workdir.exists() and any(workdir.iterdir()):
         fail(f"{workdir} is not empty: give a new --workdir")
     options = RehearseOptions(workdir.resolve(), users, games, traffic_rps, seconds, keep)

@@ -43,14 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 
 from paletai.core.processes import stop_process_group
 from paletai.db.embedded import EmbeddedMongo, free_port
+from paletai.ops.checks.api import ApiClient, ApiError
 from paletai.ops.cli import write_json
 from paletai.ops.db.cutover import WriteSwitch
-from paletai.ops.results import DbSyncResult, RehearseResult, StorageCopyResult
+from paletai.ops.results import RehearseResult
 
 DB_NAME = "paletai"
 CONTAINER = "game-images"
@@ -263,13 +263,13 @@ def start_app(name: str, workdir: Path, settings: dict[str, str], children: Chil
 
 async def wait_healthy(app: App) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    async with httpx.AsyncClient(timeout=2.0) as http:
+    async with ApiClient(app.url, timeout=2.0) as api:
         while time.monotonic() < deadline:
             proc = app.child.proc
             if proc is not None and proc.poll() is not None:
                 raise RehearsalError(f"the {app.name} app exited early: {_tail(app.log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"{app.url}/health")).status_code == 200:
+            with contextlib.suppress(ApiError):
+                if (await api.health())[0] == 200:
                     return
             await asyncio.sleep(0.2)
     raise RehearsalError(f"the {app.name} app did not become healthy: {_tail(app.log)}")
@@ -284,86 +284,38 @@ class User:
     email: str
     token: str
 
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def _json(response: httpx.Response, what: str, expect: tuple[int, ...]) -> dict[str, Any]:
-    if response.status_code not in expect:
-        raise RehearsalError(f"{what} answered {response.status_code}: {response.text[:200]}")
-    body = response.json()
-    if not isinstance(body, dict):
-        raise RehearsalError(f"{what} answered a JSON {type(body).__name__}")
-    return body
-
-
-async def wait_tasks(
-    http: httpx.AsyncClient, base: str, tasks: list[tuple[User, str]], within: float
-) -> dict[str, dict[str, Any]]:
-    """task_id -> final task body (or the last one seen at the timeout / a 404 marker)."""
-    deadline = time.monotonic() + within
-    done: dict[str, dict[str, Any]] = {}
-    pending = list(tasks)
-    while pending:
-        still = []
-        for user, task_id in pending:
-            response = await http.get(f"{base}/tasks/{task_id}", headers=user.headers)
-            body: dict[str, Any] = (
-                response.json() if response.status_code == 200 else {"status": "missing"}
-            )
-            body["http_status"] = response.status_code
-            done[task_id] = body
-            if response.status_code == 200 and body.get("status") not in ("succeeded", "failed"):
-                still.append((user, task_id))
-        pending = still
-        if not pending or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.3)
-    return done
-
 
 async def seed(base: str, users: int, games: int, say: Say) -> tuple[list[User], list[str]]:
     """Register users, create games (waiting for each), and like some: all through the API."""
     made: list[User] = []
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        for i in range(users):
-            email = f"player{i + 1}@rehearsal.example"
-            body = await _json(
-                await http.post(
-                    f"{base}/auth/register",
-                    json={"email": email, "password": f"rehearsal-{i:04d}-pass"},
-                ),
-                "POST /auth/register",
-                (200,),
-            )
-            made.append(User(email, str(body["access_token"])))
-        queued: list[tuple[User, str]] = []
-        for i in range(games):
-            user = made[i % len(made)]
-            body = await _json(
-                await http.post(
-                    f"{base}/games",
-                    json={"prompt": f"Create a simple snake game number {i + 1}"},
-                    headers=user.headers,
-                ),
-                "POST /games",
-                (202,),
-            )
-            queued.append((user, str(body["task_id"])))
-        finished = await wait_tasks(http, base, queued, READY_TIMEOUT)
-        game_ids = [str(b["game_id"]) for b in finished.values() if b.get("status") == "succeeded"]
-        if len(game_ids) != games:
-            raise RehearsalError(f"seeding: {len(game_ids)}/{games} games were generated")
-        likes = 0
-        for user in made:
-            for game_id in random.sample(game_ids, k=min(3, len(game_ids))):
-                await _json(
-                    await http.post(f"{base}/games/{game_id}/like", headers=user.headers),
-                    "POST like",
-                    (200,),
+    try:
+        async with ApiClient(base, timeout=HTTP_TIMEOUT) as api:
+            for i in range(users):
+                email = f"player{i + 1}@rehearsal.example"
+                token = await api.register_token(email, f"rehearsal-{i:04d}-pass")
+                made.append(User(email, token))
+            queued: list[tuple[str, str]] = []
+            for i in range(games):
+                user = made[i % len(made)]
+                task = await api.create_game(
+                    f"Create a simple snake game number {i + 1}", user.token
                 )
-                likes += 1
+                queued.append((str(task["task_id"]), user.token))
+            finished = await api.wait_for_tasks(queued, within=READY_TIMEOUT)
+            game_ids = [
+                str(b["game_id"])
+                for b in finished.values()
+                if isinstance(b, dict) and b.get("status") == "succeeded"
+            ]
+            if len(game_ids) != games:
+                raise RehearsalError(f"seeding: {len(game_ids)}/{games} games were generated")
+            likes = 0
+            for user in made:
+                for game_id in random.sample(game_ids, k=min(3, len(game_ids))):
+                    await api.like(game_id, user.token)
+                    likes += 1
+    except ApiError as exc:
+        raise RehearsalError(f"seeding the old app: {exc}") from None
     say(f"seeded {users} users, {games} games, {likes} likes through the old app's API")
     return made, game_ids
 
@@ -398,31 +350,42 @@ class Traffic:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
+    apis: dict[str, ApiClient] = field(default_factory=dict)  # by base URL
+
     def switch(self, base: str, target: str) -> None:
         self.base, self.target = base, target
+
+    def _api(self, base: str) -> ApiClient:
+        if base not in self.apis:
+            self.apis[base] = ApiClient(base, timeout=HTTP_TIMEOUT)
+        return self.apis[base]
 
     async def run(self) -> None:
         interval = 1.0 / max(self.rps, 0.1)
         limit = asyncio.Semaphore(MAX_IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        try:
             while not self.stopping.is_set():
                 if not limit.locked():
                     await limit.acquire()
-                    task = asyncio.create_task(self._one(http, limit))
+                    task = asyncio.create_task(self._one(limit))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), interval)
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for api in self.apis.values():
+                await api.http.aclose()
 
     async def drained(self, target: str) -> None:
         while self.in_flight[target]:  # noqa: ASYNC110 - a counter, polled briefly
             await asyncio.sleep(0.05)
 
-    async def _one(self, http: httpx.AsyncClient, limit: asyncio.Semaphore) -> None:
+    async def _one(self, limit: asyncio.Semaphore) -> None:
         base, target = self.base, self.target
+        api = self._api(base)
         self.in_flight[target] += 1
         user = self.rng.choice(self.users)
         game_id = self.rng.choice(self.game_ids)
@@ -432,27 +395,21 @@ class Traffic:
         record = Request(kind, target, 0, 0.0, started)
         try:
             if kind == "read":
-                path = "/games/feed?limit=10" if self.rng.random() < 0.5 else f"/games/{game_id}"
-                response = await http.get(base + path)
+                if self.rng.random() < 0.5:
+                    await api.feed(limit=10)
+                else:
+                    await api.game(game_id)
             elif kind == "like":
-                response = await http.post(f"{base}/games/{game_id}/like", headers=user.headers)
+                await api.like(game_id, user.token)
+                self.acknowledged_likes.append((user, game_id))
             else:
-                response = await http.post(
-                    f"{base}/games",
-                    json={"prompt": "Create a pong game with neon colours"},
-                    headers=user.headers,
-                )
-            record.status = response.status_code
-            record.retry_after = "retry-after" in response.headers
-            if 200 <= response.status_code < 300:
-                if kind == "like":
-                    self.acknowledged_likes.append((user, game_id))
-                elif kind == "game":
-                    self.acknowledged_games.append((user, str(response.json()["task_id"])))
-            else:
-                record.error = response.text[:160]
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
+                task = await api.create_game("Create a pong game with neon colours", user.token)
+                self.acknowledged_games.append((user, str(task["task_id"])))
+            record.status = 200  # the client accepted the answer: a 2xx
+        except ApiError as exc:
+            record.status = exc.status_code
+            record.retry_after = exc.response is not None and "retry-after" in exc.response.headers
+            record.error = str(exc)[:160]
         finally:
             record.seconds = time.monotonic() - started
             self.requests.append(record)
@@ -511,19 +468,27 @@ class Traffic:
 async def lost_writes(traffic: Traffic, base: str, within: float) -> dict[str, Any]:
     """Every game and like the traffic got a 2xx for must exist on `base` (by id)."""
     missing: list[str] = []
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        finished = await wait_tasks(http, base, traffic.acknowledged_games, within)
+    async with ApiClient(base, timeout=HTTP_TIMEOUT) as api:
+        tasks = [(task_id, user.token) for user, task_id in traffic.acknowledged_games]
+        finished = await api.wait_for_tasks(tasks, within=within)
         for task_id, body in finished.items():
-            if body.get("status") != "succeeded":
-                missing.append(f"task {task_id}: {body.get('status')} ({body.get('http_status')})")
+            if isinstance(body, ApiError):
+                missing.append(f"task {task_id}: missing ({body.status_code})")
                 continue
-            response = await http.get(f"{base}/games/{body['game_id']}")
-            if response.status_code != 200:
-                missing.append(f"game {body['game_id']}: {response.status_code}")
+            if body.get("status") != "succeeded":
+                missing.append(f"task {task_id}: {body.get('status')} (200)")
+                continue
+            try:
+                await api.game(str(body["game_id"]))
+            except ApiError as exc:
+                missing.append(f"game {body['game_id']}: {exc.status_code}")
         unique = {(u.email, g): (u, g) for u, g in traffic.acknowledged_likes}
         for user, game_id in unique.values():
-            response = await http.get(f"{base}/games/{game_id}", headers=user.headers)
-            if response.status_code != 200 or response.json().get("liked_by_me") is not True:
+            try:
+                liked = (await api.game(game_id, user.token)).get("liked_by_me") is True
+            except ApiError:
+                liked = False
+            if not liked:
                 missing.append(f"like of {game_id} by {user.email}: not found")
     return {"lost_writes": len(missing), "lost_samples": missing[:10]}
 
@@ -588,53 +553,6 @@ class Timeline:
             entry["seconds"] = round(time.monotonic() - began, 2)
 
 
-async def _sync_until_caught_up(old_uri: str, new_uri: str, within: float) -> DbSyncResult:
-    """`db sync --until-synced`, as the command does it (the result is its --json)."""
-    from paletai.ops.db.sync import SyncOptions, close_engine, open_engine
-
-    engine = await open_engine(
-        old_uri, new_uri, db_name=DB_NAME, options=SyncOptions(reconcile_interval=5.0)
-    )
-    try:
-        await engine.start()
-        supervisor = asyncio.create_task(engine.supervise())
-        try:
-            await engine.drain(within)
-        finally:
-            supervisor.cancel()
-        return engine.summary().to_result(caught_up=True)
-    finally:
-        await close_engine(engine)
-
-
-async def _storage_copy(old_cs: str, new_cs: str, rewrite_db_uri: str | None) -> StorageCopyResult:
-    """`storage copy --from OLD --to NEW [--rewrite-urls --db-uri NEW_DB]` (its --json)."""
-    from azure.storage.blob.aio import BlobServiceClient
-
-    from paletai.db.client import make_client
-    from paletai.ops.storage.copy import (
-        ContainerCopier,
-        rewrite_image_urls,
-        storage_copy_result,
-    )
-
-    src = BlobServiceClient.from_connection_string(old_cs)
-    dst = BlobServiceClient.from_connection_string(new_cs)
-    async with src, dst:
-        copier = ContainerCopier(src, dst, CONTAINER)
-        report = await copier.run()
-        rewrite = None
-        if rewrite_db_uri is not None:
-            client = make_client(rewrite_db_uri)
-            try:
-                rewrite = await rewrite_image_urls(
-                    client[DB_NAME], copier.source_url, copier.destination_url, report.present
-                )
-            finally:
-                await client.close()
-    return storage_copy_result(report, rewrite)
-
-
 class RecordingSwitch:
     """The maintenance switch, noting when writes were first stopped (for the traffic figures)."""
 
@@ -656,14 +574,13 @@ class RecordingSwitch:
 
 
 async def _set_maintenance(app: App, token: str, enabled: bool) -> None:
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        response = await http.post(
-            f"{app.url}/admin/maintenance",
-            json={"enabled": enabled, "reason": "migration rehearsal"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    if response.status_code != 200 or response.json().get("maintenance") is not enabled:
-        raise RehearsalError(f"maintenance {enabled} on the {app.name} app: {response.text[:200]}")
+    try:
+        async with ApiClient(app.url, timeout=HTTP_TIMEOUT) as api:
+            now = await api.set_maintenance(enabled, token, reason="migration rehearsal")
+    except ApiError as exc:
+        raise RehearsalError(f"maintenance {enabled} on the {app.name} app: {exc}") from None
+    if now is not enabled:
+        raise RehearsalError(f"maintenance {enabled} on the {app.name} app: it is {now}")
 
 
 def _settings_diff(old_file: Path, new_file: Path, json_out: Path) -> int:
@@ -677,11 +594,11 @@ def _settings_diff(old_file: Path, new_file: Path, json_out: Path) -> int:
     return 0
 
 
-def _migrate_check(base: str, json_out: Path) -> bool:
+async def _migrate_check(base: str, json_out: Path) -> bool:
     from paletai.ops.checks.phase4 import CheckOptions, CheckReport, run_phase4
 
     report = CheckReport("migrate check", base)
-    run_phase4(CheckOptions(base_url=base, require_blob=True, timeout=READY_TIMEOUT), report)
+    await run_phase4(CheckOptions(base_url=base, require_blob=True, timeout=READY_TIMEOUT), report)
     write_json(json_out, report.result())
     return report.ok
 
@@ -703,18 +620,20 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
     """The whole migration (module docstring); every process goes into `children`."""
     from paletai.ops.db.cutover import CutoverFailed, MaintenanceSwitch
     from paletai.ops.db.cutover import cutover as run_cutover
-    from paletai.ops.db.sync import close_engine
+    from paletai.ops.db.sync import SyncOptions, sync_until_synced, syncing
     from paletai.ops.db.verify import verify as run_verify
     from paletai.ops.report.checklist import write_report
+    from paletai.ops.storage.copy import copy_storage
 
-    work = options.workdir
-    work.mkdir(parents=True, exist_ok=True)
     azurite_bin = find_azurite()
     if azurite_bin is None:
+        # Before anything is created: a rehearsal that cannot run leaves no folder behind.
         raise AzuriteMissing(
             "Azurite (the Azure Storage emulator) is not installed: run `make tools` "
             "(or scripts/install-tools.sh), or set PALETAI_AZURITE_BIN"
         )
+    work = options.workdir
+    work.mkdir(parents=True, exist_ok=True)
     timeline = Timeline(say)
     started_at = now_iso()
     admin_token = secrets.token_urlsafe(24)
@@ -755,7 +674,8 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
     traffic: Traffic | None = None
     traffic_task: asyncio.Task[None] | None = None
     reverse_engine = None
-    reverse_supervisor: asyncio.Task[None] | None = None
+    # The reverse sync runs from the cutover to the end (closed in `finally`).
+    syncs = contextlib.AsyncExitStack()
     try:
         with timeline.step("starting the OLD PaletAI (paletai serve, old database, old account)"):
             old_app = start_app("old", work, old_settings, children)
@@ -784,13 +704,21 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
                 raise RehearsalError(f"settings diff exited {code}: see settings-diff.json")
 
         with timeline.step("db sync old -> new until caught up, under live traffic"):
-            sync_result = await _sync_until_caught_up(old_uri, new_uri, READY_TIMEOUT)
+            sync_result = await sync_until_synced(
+                old_uri,
+                new_uri,
+                db_name=DB_NAME,
+                options=SyncOptions(reconcile_interval=5.0),
+                wait_seconds=READY_TIMEOUT,
+            )
             write_json(work / "db-sync.json", sync_result)
         with timeline.step("storage copy old -> new (the bulk, while the old app serves)"):
-            first_copy = await _storage_copy(
-                azurite.connection_string(OLD_ACCOUNT), azurite.connection_string(NEW_ACCOUNT), None
+            first_copy = await copy_storage(
+                azurite.connection_string(OLD_ACCOUNT),
+                azurite.connection_string(NEW_ACCOUNT),
+                container=CONTAINER,
             )
-            write_json(work / "storage-copy-bulk.json", first_copy)
+            write_json(work / "storage-copy-bulk.json", first_copy.to_result())
         rest = options.seconds - (time.monotonic() - live_since)
         if rest > 0:
             with timeline.step(f"live traffic on the old app for {rest:.0f} s more"):
@@ -821,10 +749,10 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
                         raise RehearsalError(f"db cutover failed {attempts} times: {exc}") from exc
                     say(f"  cutover attempt {attempts} not identical ({exc}); again in 2 s")
                     await asyncio.sleep(2)
+            assert reverse_engine is not None
+            await syncs.enter_async_context(syncing(reverse_engine))
             entry["attempts"] = attempts
             write_json(work / "db-cutover.json", cut.to_result())
-            assert reverse_engine is not None
-            reverse_supervisor = asyncio.create_task(reverse_engine.supervise())
             say(f"  write pause {cut.write_pause_seconds:.2f} s (attempt {attempts})")
 
         with timeline.step("starting the NEW PaletAI from new-app-settings.json"):
@@ -839,17 +767,17 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
             traffic.opened_at = time.monotonic()
 
         with timeline.step("storage copy old -> new again, then --rewrite-urls in the NEW db"):
-            final_copy = await _storage_copy(
+            final_copy = await copy_storage(
                 azurite.connection_string(OLD_ACCOUNT),
                 azurite.connection_string(NEW_ACCOUNT),
-                new_uri,
+                container=CONTAINER,
+                rewrite_db_uri=new_uri,
+                db_name=DB_NAME,
             )
-            write_json(work / "storage-copy.json", final_copy)
+            write_json(work / "storage-copy.json", final_copy.to_result())
 
         with timeline.step("migrate check against the new app"):
-            check_ok = await asyncio.to_thread(
-                _migrate_check, new_app.url, work / "migrate-check.json"
-            )
+            check_ok = await _migrate_check(new_app.url, work / "migrate-check.json")
         with timeline.step("migrate load (small) against the new app"):
             load_ok = await _migrate_load(new_app.url, work / "migrate-load.json")
 
@@ -882,11 +810,8 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
             traffic_task.cancel()
             with contextlib.suppress(BaseException):
                 await traffic_task
-        if reverse_supervisor is not None:
-            reverse_supervisor.cancel()
-        if reverse_engine is not None:
-            with contextlib.suppress(Exception):
-                await close_engine(reverse_engine)
+        with contextlib.suppress(Exception):
+            await syncs.aclose()
 
     data.update(
         seconds=round(time.monotonic() - timeline.started, 2),
@@ -902,7 +827,7 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
         write_pause_seconds=cut.write_pause_seconds,
         pids=children.pids(),
         urls={"old": old_app.url, "new": new_app.url},
-        storage_first_copy=first_copy.copy_,
+        storage_first_copy=first_copy.to_result().copy_,
         order=(
             "sync + bulk image copy before the cutover; URL rewrite in the new database after "
             "it (before, the sync would carry the old URLs back over the rewrite)"

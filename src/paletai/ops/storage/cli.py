@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 from azure.core.exceptions import AzureError
-from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.blob import BlobProperties
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,7 +23,8 @@ from paletai.ops.storage.copy import (
     ContainerCopier,
     CopyReport,
     RewriteReport,
-    storage_copy_result,
+    StorageCopyOutcome,
+    copy_storage,
 )
 from paletai.storage.base import StorageError
 
@@ -37,14 +38,6 @@ storage_app = typer.Typer(
 @storage_app.callback()
 def storage() -> None:
     """Blob storage operations (a group, also when it has a single command)."""
-
-
-def _service(connection_string: str, which: str) -> BlobServiceClient:
-    try:
-        return BlobServiceClient.from_connection_string(connection_string)
-    except ValueError:
-        # Never echo the string: it holds the account key.
-        raise typer.BadParameter(f"not a storage connection string ({which})") from None
 
 
 def _fmt_bytes(n: int) -> str:
@@ -64,74 +57,59 @@ async def _copy(
     server_copy: bool,
     concurrency: int,
     limit: int | None,
-    rewrite_urls: bool,
-    db_uri: str | None,
+    rewrite_db_uri: str | None,
     db_name: str | None,
-) -> tuple[CopyReport, RewriteReport | None]:
-    src = _service(source, "--from")
-    dst = _service(target, "--to")
-    async with src, dst:
-        copier = ContainerCopier(
-            src,
-            dst,
-            container,
-            to_container,
+) -> StorageCopyOutcome:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[done_bytes]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        by_count = progress.add_task("blobs", total=None, done_bytes="")
+        done = [0, 0]  # bytes copied so far, bytes in all
+
+        def listed(copier: ContainerCopier, blobs: list[BlobProperties]) -> None:
+            done[1] = sum(b.size for b in blobs)
+            console.print(
+                f"Copying {len(blobs)} blob(s), {_fmt_bytes(done[1])}\n"
+                f"  from {copier.source_url}\n  to   {copier.destination_url}"
+            )
+            progress.update(by_count, total=len(blobs))
+
+        def advance(outcome: BlobOutcome) -> None:
+            done[0] += outcome.size
+            shown = f"{_fmt_bytes(done[0])}/{_fmt_bytes(done[1])}"
+            progress.update(by_count, advance=1, done_bytes=shown)
+
+        return await copy_storage(
+            source,
+            target,
+            container=container,
+            to_container=to_container,
             server_copy=server_copy,
             concurrency=concurrency,
             limit=limit,
+            rewrite_db_uri=rewrite_db_uri,
+            db_name=db_name,
+            on_listed=listed,
+            on_outcome=advance,
         )
-        blobs = await copier.list_source()
-        total_bytes = sum(b.size for b in blobs)
-        console.print(
-            f"Copying {len(blobs)} blob(s), {_fmt_bytes(total_bytes)}\n"
-            f"  from {copier.source_url}\n  to   {copier.destination_url}"
-        )
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[done_bytes]}"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            by_count = progress.add_task("blobs", total=len(blobs), done_bytes="")
-            done = [0]
-
-            def advance(outcome: BlobOutcome) -> None:
-                done[0] += outcome.size
-                shown = f"{_fmt_bytes(done[0])}/{_fmt_bytes(total_bytes)}"
-                progress.update(by_count, advance=1, done_bytes=shown)
-
-            report = await copier.run(blobs, on_outcome=advance)
-        rewrite = None
-        if rewrite_urls:
-            rewrite = await _rewrite(copier, report, db_uri, db_name)
-    return report, rewrite
 
 
-async def _rewrite(
-    copier: ContainerCopier, report: CopyReport, db_uri: str | None, db_name: str | None
-) -> RewriteReport:
-    from paletai.db.client import database_name, make_client
-    from paletai.ops.storage.copy import rewrite_image_urls
+def _rewrite_target(db_uri: str | None, db_name: str | None) -> tuple[str, str | None]:
+    """The database for --rewrite-urls: --db-uri, else the app's DB_PATH (and DB_NAME)."""
+    if db_uri:
+        return db_uri, db_name
+    from paletai.config import load_settings
 
-    if not db_uri:
-        from paletai.config import load_settings
-
-        settings = load_settings()
-        if settings.DB_PATH is None:
-            raise typer.BadParameter("--rewrite-urls needs --db-uri (or DB_PATH)")
-        db_uri = settings.DB_PATH.get_secret_value()
-        db_name = db_name or settings.DB_NAME
-    client = make_client(db_uri)
-    try:
-        db = client[database_name(db_uri, db_name)]
-        return await rewrite_image_urls(
-            db, copier.source_url, copier.destination_url, present=report.present
-        )
-    finally:
-        await client.close()
+    settings = load_settings()
+    if settings.DB_PATH is None:
+        raise typer.BadParameter("--rewrite-urls needs --db-uri (or DB_PATH)")
+    return settings.DB_PATH.get_secret_value(), db_name or settings.DB_NAME
 
 
 def _summary(report: CopyReport, rewrite: RewriteReport | None) -> None:
@@ -206,8 +184,9 @@ def copy_command(
     Connection strings may come from PALETAI_COPY_FROM / PALETAI_COPY_TO instead of the
     command line (they hold account keys).
     """
+    rewrite_db_uri, db_name = _rewrite_target(db_uri, db) if rewrite_urls else (None, db)
     try:
-        report, rewrite = asyncio.run(
+        result = asyncio.run(
             _copy(
                 source,
                 target,
@@ -216,9 +195,8 @@ def copy_command(
                 server_copy,
                 concurrency,
                 limit,
-                rewrite_urls,
-                db_uri,
-                db,
+                rewrite_db_uri,
+                db_name,
             )
         )
     except StorageError as exc:
@@ -226,7 +204,7 @@ def copy_command(
     except AzureError as exc:
         # e.g. a wrong key or an unreachable account; the SDK's message names no secret.
         fail(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-    _summary(report, rewrite)
-    write_json(json_out, storage_copy_result(report, rewrite))
-    if report.failed:
+    _summary(result.copy, result.rewrite)
+    write_json(json_out, result.to_result())
+    if result.copy.failed:
         raise typer.Exit(1)

@@ -22,7 +22,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob import BlobProperties, BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
 
-from paletai.db.client import Database
+from paletai.db.client import Database, database_name, make_client
 from paletai.ops.results import BlobCopyFigures, StorageCopyResult, UrlRewriteFigures
 from paletai.storage.azure_blob import ensure_public_container, error_code, public_url
 from paletai.storage.base import StorageError
@@ -420,3 +420,74 @@ async def rewrite_image_urls(
         )
         report.rewritten += result.modified_count
     return report
+
+
+@dataclass
+class StorageCopyOutcome:
+    """What `storage copy` did: the copy, and the URL rewrite when asked for."""
+
+    copy: CopyReport
+    rewrite: RewriteReport | None = None
+
+    def to_result(self) -> StorageCopyResult:
+        """`storage copy --json`."""
+        return storage_copy_result(self.copy, self.rewrite)
+
+
+def blob_service(connection_string: str, which: str) -> BlobServiceClient:
+    """A client for a storage account; StorageError naming `which` (never the key) if invalid."""
+    try:
+        return BlobServiceClient.from_connection_string(connection_string)
+    except ValueError:
+        # Never echo the string: it holds the account key.
+        raise StorageError(f"not a storage connection string ({which})") from None
+
+
+async def copy_storage(
+    source: str,
+    destination: str,
+    *,
+    container: str = "game-images",
+    to_container: str | None = None,
+    server_copy: bool = True,
+    concurrency: int = 8,
+    limit: int | None = None,
+    rewrite_db_uri: str | None = None,
+    db_name: str | None = None,
+    on_listed: Callable[[ContainerCopier, list[BlobProperties]], None] | None = None,
+    on_outcome: Callable[[BlobOutcome], None] | None = None,
+) -> StorageCopyOutcome:
+    """`storage copy`: copy the container between two accounts (connection strings), then,
+    with `rewrite_db_uri`, point `games.image_url` at the new account in that database.
+
+    `on_listed` sees the source listing before the copy starts, `on_outcome` each blob's result
+    (the CLI's progress bar). Raises StorageError (or the SDK's AzureError) on what stops it.
+    """
+    src = blob_service(source, "--from")
+    dst = blob_service(destination, "--to")
+    async with src, dst:
+        copier = ContainerCopier(
+            src,
+            dst,
+            container,
+            to_container,
+            server_copy=server_copy,
+            concurrency=concurrency,
+            limit=limit,
+        )
+        blobs = await copier.list_source()
+        if on_listed is not None:
+            on_listed(copier, blobs)
+        result = StorageCopyOutcome(await copier.run(blobs, on_outcome=on_outcome))
+        if rewrite_db_uri is not None:
+            client = make_client(rewrite_db_uri)
+            try:
+                result.rewrite = await rewrite_image_urls(
+                    client[database_name(rewrite_db_uri, db_name)],
+                    copier.source_url,
+                    copier.destination_url,
+                    present=result.copy.present,
+                )
+            finally:
+                await client.close()
+    return result
