@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 
 from paletai.core.context import AppContext
 from paletai.core.errors import AppError, Forbidden, NotFound
@@ -24,6 +25,11 @@ class InvalidCursor(AppError):
     code = "invalid_cursor"
 
 
+# Cursors carry int64 values (rank, likes_count): up to 19 ASCII digits each, in int64's range.
+_CURSOR_TEXT = re.compile(r"-?[0-9]{1,19}(?:\.-?[0-9]{1,19})*")
+INT64_RANGE = range(-(2**63), 2**63)
+
+
 def encode_cursor(*parts: int) -> str:
     raw = ".".join(str(p) for p in parts).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -31,11 +37,12 @@ def encode_cursor(*parts: int) -> str:
 
 def decode_cursor(cursor: str, size: int) -> tuple[int, ...]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        parts = tuple(int(p) for p in raw.split("."))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        parts = ()
-    if len(parts) != size:
+        raw = ""
+    # Out of int64's range, a value would make the database driver raise OverflowError.
+    parts = tuple(int(p) for p in raw.split(".")) if _CURSOR_TEXT.fullmatch(raw) else ()
+    if len(parts) != size or any(p not in INT64_RANGE for p in parts):
         raise InvalidCursor("invalid cursor: pass the next_cursor of the previous page unchanged")
     return parts
 
