@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,47 @@ class ServiceUnavailable(AppError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape: `{"error": {"code", "message"}}`."""
+
+    error: ErrorDetail
+
+
+class ValidationErrorResponse(ErrorResponse):
+    """A 422: the error shape plus FastAPI's per-field `detail`."""
+
+    detail: list[dict[str, Any]] = []
+
+
+_ANSWERS = {
+    400: "malformed request (e.g. JSON nested too deeply)",
+    401: "not authenticated: send 'Authorization: Bearer <token>'",
+    403: "not allowed",
+    404: "not found",
+    409: "conflict with what exists",
+    413: "request body too large",
+    422: "invalid input: the message names each field",
+    429: "too many requests: see Retry-After",
+    503: "temporarily unavailable (maintenance): see Retry-After",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each error status it answers, in the one error shape."""
+    return {
+        code: {
+            "model": ValidationErrorResponse if code == 422 else ErrorResponse,
+            "description": _ANSWERS.get(code, "error"),
+        }
+        for code in codes
+    }
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}, **extra}
 
@@ -104,6 +147,23 @@ def _validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette's 405 names only one route's)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    # A mount (static files) matches every method but serves only these.
+    return ["GET", "HEAD"] if len(allowed) == len(_METHODS) else allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -125,12 +185,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path}: use " + (
+                " or ".join(allowed)
+            )
         return JSONResponse(
             jsonable_encoder(error_body(code, message)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(Exception)
