@@ -8,7 +8,7 @@ from pydantic import Field, StrictBool, StrictStr
 
 from paletai.admin.maintenance import MaintenanceState
 from paletai.core.deps import CtxDep
-from paletai.core.errors import Forbidden, Unauthorized
+from paletai.core.errors import Forbidden, Unauthorized, error_responses
 from paletai.core.schemas import RequestModel
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -39,12 +39,12 @@ def _state(ctx: CtxDep) -> MaintenanceState:
     return state
 
 
-@router.get("/maintenance")
+@router.get("/maintenance", responses=error_responses(401, 403, 422))
 async def get_maintenance(_: AdminDep, ctx: CtxDep) -> dict[str, Any]:
     return await _state(ctx).describe()
 
 
-@router.post("/maintenance")
+@router.post("/maintenance", responses=error_responses(401, 403, 422))
 async def set_maintenance(body: MaintenanceRequest, _: AdminDep, ctx: CtxDep) -> dict[str, Any]:
     """Turn maintenance on (writes answer 503 with Retry-After) or off."""
     await _state(ctx).set(body.enabled, body.reason)

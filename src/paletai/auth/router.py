@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from paletai.auth import service
 from paletai.auth.schemas import LoginRequest, RegisterResponse, Token, UserRegister
 from paletai.core.deps import CtxDep, CurrentUser
-from paletai.core.errors import AppError
+from paletai.core.errors import AppError, error_responses
 from paletai.users.schemas import UserMe, UserPublic
 from paletai.users.service import user_me
 
@@ -67,7 +67,7 @@ async def _read_login(request: Request) -> LoginRequest:
         raise RequestValidationError(exc.errors()) from None
 
 
-@router.post("/register", response_model=RegisterResponse)
+@router.post("/register", response_model=RegisterResponse, responses=error_responses(409, 422))
 async def register(body: UserRegister, ctx: CtxDep) -> RegisterResponse:
     """Create an account and return an access token."""
     user = await service.register(ctx.db, str(body.email), body.password, body.username)
@@ -77,7 +77,12 @@ async def register(body: UserRegister, ctx: CtxDep) -> RegisterResponse:
     )
 
 
-@router.post("/login", response_model=Token, openapi_extra=_LOGIN_BODY)
+@router.post(
+    "/login",
+    response_model=Token,
+    openapi_extra=_LOGIN_BODY,
+    responses=error_responses(401, 422, 429),
+)
 async def login(request: Request, ctx: CtxDep) -> Token:
     """Log in with JSON `{email, password}` or an OAuth2 password form (`username` = email).
 
@@ -91,7 +96,7 @@ async def login(request: Request, ctx: CtxDep) -> Token:
     return Token(access_token=token, expires_in=expires_in)
 
 
-@router.get("/me", response_model=UserMe)
+@router.get("/me", response_model=UserMe, responses=error_responses(401))
 async def me(user: CurrentUser, ctx: CtxDep) -> UserMe:
     """The current user, with the prompts left today."""
     return await user_me(ctx.db, ctx.settings, user)
