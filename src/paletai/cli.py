@@ -88,11 +88,20 @@ def serve(
 
     signal.signal(signal.SIGTERM, _sigterm)
     try:
+        from paletai.core.server import uvicorn_options
         from paletai.main import create_app
 
-        application = create_app(_settings_or_exit())
+        app_settings = _settings_or_exit()
+        application = create_app(app_settings)
         console.print(f"PaletAI on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
-        uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+            **uvicorn_options(app_settings),
+        )
     finally:
         if embedded is not None:
             embedded.stop()
