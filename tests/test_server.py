@@ -1,6 +1,6 @@
-"""The HTTP server's own limits, under `paletai serve` and under gunicorn with PaletAIWorker (the
-production startup): a request head over MAX_HEADER_BYTES is refused, a head that never completes
-and an idle keep-alive connection are closed by the server."""
+"""The HTTP server's own limits, under `paletai serve` and under gunicorn with
+GuardedUvicornWorker (the production startup): a request head over MAX_HEADER_BYTES is refused,
+a head that never completes and an idle keep-alive connection are closed by the server."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def server(
             "gunicorn",
             "paletai.main:app",
             "-k",
-            "paletai.core.server.PaletAIWorker",
+            "paletai.core.server.GuardedUvicornWorker",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -1,6 +1,6 @@
 """The ASGI app: `app = create_app()`.
 
-Production: `gunicorn paletai.main:app -k paletai.core.server.PaletAIWorker` with DB_PATH set.
+Production: `gunicorn paletai.main:app -k paletai.core.server.GuardedUvicornWorker`, DB_PATH set.
 Locally: `paletai serve`, which starts the embedded database first.
 """
 

@@ -5,7 +5,8 @@ uvicorn's default parser (httptools) has no header size limit and uvicorn has no
 so both come from here, in `GuardedH11Protocol`: a head over `MAX_HEADER_BYTES` is answered 431
 and closed (h11's `max_incomplete_event_size` is set too), and a connection that has not sent a
 whole head within `HTTP_HEADER_TIMEOUT_SECONDS` is closed.
-Production: `gunicorn paletai.main:app -k paletai.core.server.PaletAIWorker` (deploy/startup.sh).
+Production (deploy/startup.sh):
+`gunicorn paletai.main:app -k paletai.core.server.GuardedUvicornWorker`.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def _settings_or_defaults() -> Settings:
         return Settings.model_construct()
 
 
-class PaletAIWorker(UvicornWorker):  # type: ignore[misc]  # untyped base
-    """gunicorn's uvicorn worker with the limits above (`-k paletai.core.server.PaletAIWorker`)."""
+class GuardedUvicornWorker(UvicornWorker):  # type: ignore[misc]  # untyped base
+    """gunicorn's uvicorn worker with the limits above."""
 
     @property  # type: ignore[override]
     def CONFIG_KWARGS(self) -> dict[str, Any]:  # noqa: N802 - the name UvicornWorker reads
