@@ -82,6 +82,18 @@ async def test_a_real_cursor_still_pages(client: httpx.AsyncClient, ctx: AppCont
     assert len(second.json()["items"]) == 1
 
 
+async def test_newest_reads_the_rank_of_a_popular_cursor(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    for _ in range(3):
+        await create_game(ctx.db)
+    newest = (await client.get("/games/feed")).json()["items"]
+    rank = (await ctx.db["games"].find_one({"_id": newest[1]["id"]}))["rank"]
+    response = await client.get("/games/feed", params={"cursor": b64(f"7.{rank}".encode())})
+    assert response.status_code == 200
+    assert [g["id"] for g in response.json()["items"]] == [newest[2]["id"]]
+
+
 # --- body size and JSON depth -------------------------------------------------------------
 
 

@@ -111,14 +111,20 @@ _ANSWERS = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each error status it answers, in the one error shape."""
-    return {
-        code: {
-            "model": ValidationErrorResponse if code == 422 else ErrorResponse,
+    """`responses=` for a route: each error status it answers, in the one error shape.
+
+    Always JSON, also on HTML routes (a `model` would take the route's media type); the schemas
+    are registered by `core/http_guards.py`.
+    """
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        name = "ValidationErrorResponse" if code == 422 else "ErrorResponse"
+        schema = {"$ref": f"#/components/schemas/{name}"}
+        out[code] = {
             "description": _ANSWERS.get(code, "error"),
+            "content": {"application/json": {"schema": schema}},
         }
-        for code in codes
-    }
+    return out
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paletai.admin.maintenance import ALWAYS_ALLOWED, WRITE_METHODS
 from paletai.config import Settings
-from paletai.core.errors import ErrorResponse, error_body, error_responses
+from paletai.core.errors import (
+    ErrorResponse,
+    ValidationErrorResponse,
+    error_body,
+    error_responses,
+)
 
 # Bodies the API parses as forms; everything else may reach a JSON parser.
 _FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
@@ -204,28 +209,22 @@ def _document_guard_answers(app: FastAPI) -> None:
                     extra += [400, 413]
                 if method.upper() in WRITE_METHODS and not path.startswith(ALWAYS_ALLOWED):
                     extra.append(503)
-                for status in extra:
-                    answers.setdefault(str(status), _error_answer(status))
+                for status, answer in error_responses(*extra).items():
+                    answers.setdefault(str(status), answer)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(_error_schemas(schema))
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _error_answer(status: int) -> dict[str, Any]:
-    return {
-        "description": error_responses(status)[status]["description"],
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
-    }
-
-
 def _error_schemas(schema: dict[str, Any]) -> dict[str, Any]:
     existing = schema.get("components", {}).get("schemas", {})
-    if "ErrorResponse" in existing:
-        return {}
-    defs = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
-    out: dict[str, Any] = dict(defs.pop("$defs", {}))
-    out["ErrorResponse"] = defs
+    out: dict[str, Any] = {}
+    for model in (ErrorResponse, ValidationErrorResponse):
+        if model.__name__ not in existing:
+            defs = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            out.update(defs.pop("$defs", {}))
+            out[model.__name__] = defs
     return out
 
 

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
+from pydantic import StringConstraints, WithJsonSchema
 
 from paletai.core.deps import CtxDep, CurrentUser, OptionalUser
 from paletai.core.errors import NotFound, error_responses
@@ -16,13 +17,18 @@ router = APIRouter(tags=["games"])
 
 GameId = Annotated[str, Path(min_length=1, max_length=64, description="a game id")]
 Limit = Annotated[int, Query(ge=1, le=50, description="items per page")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="next_cursor from the previous page, unchanged",
+_CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# "format: cursor" is not a standard format: it names the opaque token, so that generators (the
+# fuzz test) can be given real ones.
+CursorText = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=_CURSOR_PATTERN),
+    WithJsonSchema(
+        {"type": "string", "maxLength": 64, "pattern": _CURSOR_PATTERN, "format": "cursor"}
     ),
+]
+Cursor = Annotated[
+    CursorText | None, Query(description="next_cursor from the previous page, unchanged")
 ]
 
 # The generated game is untrusted code: it runs only in an opaque-origin sandbox (never
