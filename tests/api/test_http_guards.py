@@ -106,6 +106,7 @@ def test_json_depth_ignores_brackets_in_strings() -> None:
     assert json_depth(b'{"a": "\\"[[["}') == 1
     assert json_depth(nested(5000)) == 5000
     assert json_depth(b"") == 0
+    assert json_depth(nested(5000), stop_above=32) == 33
 
 
 @pytest.mark.parametrize("path", ["/auth/login", "/auth/register", "/games"])

@@ -33,19 +33,24 @@ from paletai.core.errors import (
 # Bodies the API parses as forms; everything else may reach a JSON parser.
 _FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_OPENING = frozenset(b"[{")
 
 
-def json_depth(raw: bytes) -> int:
+def json_depth(raw: bytes, stop_above: int | None = None) -> int:
     """How deeply `raw` nests arrays and objects (brackets inside strings do not count).
 
-    Linear and non-recursive, so it is safe on any input, valid JSON or not.
+    Linear and non-recursive, so it is safe on any input, valid JSON or not; with `stop_above` it
+    returns as soon as the depth passes it.
     """
     depth = deepest = 0
-    for match in _BRACKETS.finditer(_JSON_STRING.sub(b"", raw)):
-        if match.group() in b"[{":
+    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if byte in _OPENING:
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > deepest:
+                deepest = depth
+                if stop_above is not None and deepest > stop_above:
+                    break
         else:
             depth -= 1
     return deepest
@@ -111,14 +116,12 @@ class RequestLimitsMiddleware:
 
         content_type = headers.get(b"content-type", b"").lower()
         if body and not content_type.startswith(_FORM_TYPES):
-            depth = json_depth(body)
-            if depth > self.max_json_depth:
+            if json_depth(body, stop_above=self.max_json_depth) > self.max_json_depth:
                 await _send_error(
                     send,
                     400,
                     "json_too_deep",
-                    f"JSON nested {depth} levels deep: at most {self.max_json_depth} are "
-                    "accepted; send a flatter body",
+                    f"JSON nested more than {self.max_json_depth} levels deep: send a flatter body",
                 )
                 return
 
