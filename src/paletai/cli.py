@@ -142,9 +142,11 @@ def serve(
 
     signal.signal(signal.SIGTERM, _sigterm)
     try:
+        from paletai.core.server import uvicorn_options
         from paletai.main import create_app
 
-        application = create_app(_settings_or_exit())
+        app_settings = _settings_or_exit()
+        application = create_app(app_settings)
         url = f"http://{host}:{port}"
         console.print(f"PaletAI on [bold]{url}[/bold]  (console: /, API docs: /docs)")
         # The app decides client addresses itself (core/network.py, FORWARDED_ALLOW_IPS):
@@ -155,7 +157,8 @@ def serve(
             port=port,
             log_level="info",
             proxy_headers=False,
-            forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
+            forwarded_allow_ips=app_settings.FORWARDED_ALLOW_IPS,
+            **uvicorn_options(app_settings),
         )
     finally:
         if embedded is not None:

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
 
     # --- limits -----------------------------------------------------------------------------
     DAILY_PROMPT_LIMIT: int = Field(default=20, ge=0)
+    # A 2,000-character prompt is at most ~24 KB of JSON even with every character escaped.
+    MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024, description="413 past this")
+    MAX_JSON_DEPTH: int = Field(default=32, ge=2, description="400 for deeper JSON bodies")
+    MAX_HEADER_BYTES: int = Field(
+        default=16 * 1024, ge=1024, description="request line + headers; larger is refused"
+    )
+    HTTP_HEADER_TIMEOUT_SECONDS: float = Field(
+        default=10.0, gt=0, description="a connection must send a whole request head within"
+    )
+    HTTP_KEEP_ALIVE_SECONDS: int = Field(default=5, ge=1, description="idle keep-alive close")
 
     # --- storage ----------------------------------------------------------------------------
     IS_LOCAL_ENV: LegacyBool = False

@@ -1,6 +1,6 @@
 """The ASGI app: `app = create_app()`.
 
-Production: `gunicorn paletai.main:app -k uvicorn_worker.UvicornWorker` with DB_PATH set.
+Production: `gunicorn paletai.main:app -k paletai.core.server.GuardedUvicornWorker`, DB_PATH set.
 Locally: `paletai serve`, which starts the embedded database first.
 """
 
@@ -26,6 +26,7 @@ from paletai.core.context import AppContext
 from paletai.core.docs import install_docs
 from paletai.core.errors import install_error_handlers
 from paletai.core.health import router as health_router
+from paletai.core.http_guards import install_http_guards
 from paletai.core.logging import configure_logging
 from paletai.core.maintenance import MaintenanceMiddleware
 from paletai.core.runtime import open_context
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["Retry-After", "Location"],
     )
+    install_http_guards(app, settings)
 
     install_web(app)  # `/`: the console for browsers, the welcome object for API clients
     for router in (

@@ -418,4 +418,4 @@ async def test_openapi_lists_the_error_answers(client: httpx.AsyncClient) -> Non
     assert {"200", "401", "429", "503"} <= set(login)
     assert {"204", "401"} <= set(leave)
     schema = register["429"]["content"]["application/json"]["schema"]
-    assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    assert schema == {"$ref": "#/components/schemas/ErrorResponse"}

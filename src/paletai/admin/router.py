@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import Field, StrictBool, StrictStr
 
 from paletai.core.deps import MaintenanceDep, SettingsDep
-from paletai.core.errors import Forbidden, Unauthorized
+from paletai.core.errors import Forbidden, Unauthorized, error_responses
 from paletai.core.schemas import RequestModel
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -35,12 +35,12 @@ def require_admin(
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-@router.get("/maintenance")
+@router.get("/maintenance", responses=error_responses(401, 403, 422))
 async def get_maintenance(_: AdminDep, maintenance: MaintenanceDep) -> dict[str, Any]:
     return await maintenance.describe()
 
 
-@router.post("/maintenance")
+@router.post("/maintenance", responses=error_responses(401, 403, 422))
 async def set_maintenance(
     body: MaintenanceRequest, _: AdminDep, maintenance: MaintenanceDep
 ) -> dict[str, Any]:

@@ -75,7 +75,8 @@ _BUSY = "every password-hashing slot is busy; retry after Retry-After seconds"
             409: "the email, or the username (ignoring case), is taken",
             429: "too many registrations from this address or in total (see Retry-After)",
             503: _BUSY,
-        }
+        },
+        422,
     ),
 )
 async def register(body: UserRegister, request: Request, ctx: CtxDep) -> RegisterResponse:
@@ -98,7 +99,8 @@ async def register(body: UserRegister, request: Request, ctx: CtxDep) -> Registe
             401: "wrong email or password",
             429: "too many failures for this account from this address, or from this address",
             503: _BUSY,
-        }
+        },
+        422,
     ),
 )
 async def login(request: Request, ctx: CtxDep) -> Token:
@@ -113,7 +115,7 @@ async def login(request: Request, ctx: CtxDep) -> Token:
     return Token(access_token=token, expires_in=expires_in)
 
 
-@router.get("/me", response_model=UserMe)
+@router.get("/me", response_model=UserMe, responses=error_responses(401))
 async def me(user: CurrentUser, ctx: CtxDep) -> UserMe:
     """The current user, with the prompts left today."""
     return await user_me(ctx.db, ctx.settings, user)

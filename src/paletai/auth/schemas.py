@@ -17,7 +17,10 @@ Password = Annotated[StrictStr, StringConstraints(strip_whitespace=False)]
 class UserRegister(RequestModel):
     email: EmailStr = Field(max_length=254)
     password: Password = Field(min_length=8, max_length=256)
-    username: StrictStr | None = Field(default=None, min_length=3, max_length=32)
+    # The pattern is in the schema for clients; the validator keeps the friendlier message.
+    username: StrictStr | None = Field(
+        default=None, min_length=3, max_length=32, json_schema_extra={"pattern": _USERNAME.pattern}
+    )
 
     @field_validator("password")
     @classmethod

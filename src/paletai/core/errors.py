@@ -12,8 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from paletai.core.schemas import ErrorBody
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +101,38 @@ def error_response(exc: AppError) -> JSONResponse:
     )
 
 
-def error_responses(answers: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for error answers: `{409: "what it means", ...}`."""
-    return {status: {"model": ErrorBody, "description": text} for status, text in answers.items()}
+_ANSWERS = {
+    400: "malformed request (e.g. JSON nested too deeply)",
+    401: "not authenticated: send 'Authorization: Bearer <token>'",
+    403: "not allowed",
+    404: "not found",
+    409: "conflict with what exists",
+    413: "request body too large",
+    422: "invalid input: the message names each field",
+    429: "too many requests: see Retry-After",
+    503: "temporarily unavailable (maintenance or the database): see Retry-After",
+}
+
+
+def error_responses(*answers: int | dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each error status it answers, in the one error shape.
+
+    An int takes the usual description; a `{status: "what it means here"}` mapping says it for
+    this route. Always JSON, also on HTML routes (a `model` would take the route's media type);
+    the schemas are registered by `core/http_guards.py`.
+    """
+    described: dict[int, str] = {}
+    for answer in answers:
+        if isinstance(answer, int):
+            described[answer] = _ANSWERS.get(answer, "error")
+        else:
+            described.update(answer)
+    out: dict[int | str, dict[str, Any]] = {}
+    for code, text in sorted(described.items()):
+        name = "ValidationErrorResponse" if code == 422 else "ErrorResponse"
+        schema = {"$ref": f"#/components/schemas/{name}"}
+        out[code] = {"description": text, "content": {"application/json": {"schema": schema}}}
+    return out
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -133,6 +161,23 @@ def _validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette's 405 names only one route's)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    # A mount (static files) matches every method but serves only these.
+    return ["GET", "HEAD"] if len(allowed) == len(_METHODS) else allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -158,12 +203,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path}: use " + (
+                " or ".join(allowed)
+            )
         return JSONResponse(
             jsonable_encoder(error_body(code, message)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(Exception)

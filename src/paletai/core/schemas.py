@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -21,7 +23,13 @@ class ErrorDetail(BaseModel):
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorResponse(BaseModel):
     """Every error answer: `{"error": {"code", "message"}}`."""
 
     error: ErrorDetail
+
+
+class ValidationErrorResponse(ErrorResponse):
+    """A 422: the error shape plus FastAPI's per-field `detail`."""
+
+    detail: list[dict[str, Any]] = []

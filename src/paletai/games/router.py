@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
+from pydantic import StringConstraints, WithJsonSchema
 
 from paletai.core.deps import CtxDep, CurrentUser, DbDep, OptionalUser, base_url
-from paletai.core.errors import NotFound
+from paletai.core.errors import NotFound, error_responses
 from paletai.games import service
 from paletai.games.repository import GamesRepository
 from paletai.games.schemas import (
@@ -23,8 +24,18 @@ from paletai.jobs.schemas import TaskAccepted
 router = APIRouter(tags=["games"])
 
 Limit = Annotated[int, Query(ge=1, le=50, description="items per page")]
+_CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# "format: cursor" is not a standard format: it names the opaque token, so that generators (the
+# fuzz test) can be given real ones.
+CursorText = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=_CURSOR_PATTERN),
+    WithJsonSchema(
+        {"type": "string", "maxLength": 64, "pattern": _CURSOR_PATTERN, "format": "cursor"}
+    ),
+]
 Cursor = Annotated[
-    str | None, Query(max_length=200, description="next_cursor from the previous page")
+    CursorText | None, Query(description="next_cursor from the previous page, unchanged")
 ]
 
 # The generated game is untrusted code: it runs only in an opaque-origin sandbox (never
@@ -53,7 +64,7 @@ def task_accepted(request: Request, task_id: str) -> TaskAccepted:
     "/games",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskAccepted,
-    responses={429: {"description": "daily prompt limit reached (see Retry-After)"}},
+    responses=error_responses(401, 422, 429),
 )
 async def create_game(
     body: GameCreate, request: Request, response: Response, user: CurrentUser, ctx: CtxDep
@@ -64,7 +75,7 @@ async def create_game(
     return task_accepted(request, task.id)
 
 
-@router.get("/games/feed", response_model=GamePage)
+@router.get("/games/feed", response_model=GamePage, responses=error_responses(401, 422))
 async def feed(
     request: Request,
     ctx: CtxDep,
@@ -77,7 +88,7 @@ async def feed(
     return await service.feed(ctx, sort, limit, cursor, user, base_url(request))
 
 
-@router.get("/games/{game_id}", response_model=GamePublic)
+@router.get("/games/{game_id}", response_model=GamePublic, responses=error_responses(401, 404, 422))
 async def get_game(
     game_id: GameId, request: Request, ctx: CtxDep, user: OptionalUser
 ) -> GamePublic:
@@ -88,7 +99,10 @@ async def get_game(
 @router.get(
     "/games/{game_id}/play",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "the game, sandboxed"}},
+    responses={
+        200: {"content": {"text/html": {}}, "description": "the game, sandboxed"},
+        **error_responses(404, 422),
+    },
 )
 async def play_game(game_id: GameId, db: DbDep) -> HTMLResponse:
     """The game's HTML, served with a CSP sandbox so it never runs with the API's origin."""
@@ -99,7 +113,10 @@ async def play_game(game_id: GameId, db: DbDep) -> HTMLResponse:
 
 
 @router.post(
-    "/games/{game_id}/remix", status_code=status.HTTP_202_ACCEPTED, response_model=TaskAccepted
+    "/games/{game_id}/remix",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskAccepted,
+    responses=error_responses(401, 404, 422, 429),
 )
 async def remix_game(
     game_id: GameId, body: GameRemix, request: Request, user: CurrentUser, ctx: CtxDep
@@ -110,26 +127,39 @@ async def remix_game(
     return task_accepted(request, task.id)
 
 
-@router.post("/games/{game_id}/like", response_model=LikeState)
+@router.post(
+    "/games/{game_id}/like", response_model=LikeState, responses=error_responses(401, 404, 422)
+)
 async def like(game_id: GameId, user: CurrentUser, ctx: CtxDep) -> LikeState:
     """Like a game (idempotent)."""
     return await service.set_like(ctx, game_id, user, True)
 
 
-@router.delete("/games/{game_id}/like", response_model=LikeState)
+@router.delete(
+    "/games/{game_id}/like", response_model=LikeState, responses=error_responses(401, 404, 422)
+)
 async def unlike(game_id: GameId, user: CurrentUser, ctx: CtxDep) -> LikeState:
     """Remove your like (idempotent)."""
     return await service.set_like(ctx, game_id, user, False)
 
 
-@router.delete("/games/{game_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/games/{game_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def delete_game(game_id: GameId, user: CurrentUser, ctx: CtxDep) -> Response:
     """Delete one of your games, with its likes and cover image."""
     await service.delete_game(ctx, game_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/me/games", response_model=GamePage, tags=["users"])
+@router.get(
+    "/users/me/games",
+    response_model=GamePage,
+    tags=["users"],
+    responses=error_responses(401, 422),
+)
 async def my_games(
     request: Request, user: CurrentUser, ctx: CtxDep, limit: Limit = 20, cursor: Cursor = None
 ) -> GamePage:

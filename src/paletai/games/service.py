@@ -7,6 +7,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 
 from paletai.core.context import AppContext
@@ -36,18 +37,25 @@ class InvalidCursor(AppError):
     code = "invalid_cursor"
 
 
+# Cursors carry int64 values (rank, likes_count): up to 19 ASCII digits each, in int64's range.
+_CURSOR_TEXT = re.compile(r"-?[0-9]{1,19}(?:\.-?[0-9]{1,19})*")
+INT64_RANGE = range(-(2**63), 2**63)
+
+
 def encode_cursor(*parts: int) -> str:
     raw = ".".join(str(p) for p in parts).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, size: int) -> tuple[int, ...]:
+def decode_cursor(cursor: str, *sizes: int) -> tuple[int, ...]:
+    """The integers in a cursor with one of `sizes` parts; InvalidCursor (422) otherwise."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        parts = tuple(int(p) for p in raw.split("."))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        parts = ()
-    if len(parts) != size:
+        raw = ""
+    # Out of int64's range, a value would make the database driver raise OverflowError.
+    parts = tuple(int(p) for p in raw.split(".")) if _CURSOR_TEXT.fullmatch(raw) else ()
+    if len(parts) not in sizes or any(p not in INT64_RANGE for p in parts):
         raise InvalidCursor("invalid cursor: pass the next_cursor of the previous page unchanged")
     return parts
 
@@ -123,7 +131,8 @@ async def feed(
         after = decode_cursor(cursor, 2) if cursor else None
         games = await repo.popular(limit + 1, (after[0], after[1]) if after else None)
     else:
-        before = decode_cursor(cursor, 1)[0] if cursor else None
+        # The rank is the last part: a popular order's (likes_count, rank) cursor works too.
+        before = decode_cursor(cursor, 1, 2)[-1] if cursor else None
         games = await repo.newest(limit + 1, before)
     return await _page(ctx, games, limit, user, base_url, popular=sort == "popular")
 
@@ -131,7 +140,7 @@ async def feed(
 async def my_games(
     ctx: AppContext, user: UserInDB, limit: int, cursor: str | None, base_url: str
 ) -> GamePage:
-    before = decode_cursor(cursor, 1)[0] if cursor else None
+    before = decode_cursor(cursor, 1, 2)[-1] if cursor else None
     games = await GamesRepository(ctx.db).newest(limit + 1, before, author_id=user.id)
     return await _page(ctx, games, limit, user, base_url, popular=False)
 

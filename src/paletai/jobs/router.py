@@ -5,14 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from paletai.core.deps import CurrentUser, DbDep, base_url
-from paletai.core.errors import NotFound
+from paletai.core.errors import NotFound, error_responses
 from paletai.jobs.repository import TasksRepository
 from paletai.jobs.schemas import TaskPublic
 
 router = APIRouter(tags=["games"])
 
 
-@router.get("/tasks/{task_id}", response_model=TaskPublic)
+@router.get("/tasks/{task_id}", response_model=TaskPublic, responses=error_responses(401, 404, 422))
 async def get_task(
     task_id: Annotated[str, Path(min_length=1, max_length=64)],
     request: Request,
