@@ -10,6 +10,7 @@ from paletai.core.errors import NotFound
 from paletai.games import service
 from paletai.games.repository import GamesRepository
 from paletai.games.schemas import FeedSort, GameCreate, GamePage, GamePublic, GameRemix, LikeState
+from paletai.generation.browser import PLAY_CSP
 from paletai.jobs.schemas import TaskAccepted
 
 router = APIRouter(tags=["games"])
@@ -20,13 +21,6 @@ Cursor = Annotated[
     str | None, Query(max_length=200, description="next_cursor from the previous page")
 ]
 
-# The generated game is untrusted code: it runs only in an opaque-origin sandbox (never
-# allow-same-origin), can load nothing from the network and never acts as our origin.
-PLAY_CSP = (
-    "sandbox allow-scripts; default-src 'none'; "
-    "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
-    "connect-src 'none'; form-action 'none'; base-uri 'none'"
-)
 PLAY_HEADERS = {
     "Content-Security-Policy": PLAY_CSP,
     "X-Content-Type-Options": "nosniff",
