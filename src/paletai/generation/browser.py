@@ -108,6 +108,7 @@ class _Slot:
 
     page: Page
     url: str
+    context: BrowserContext
     errors: list[str] = field(default_factory=list)
 
 
@@ -131,7 +132,10 @@ class GameBrowser:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
+        # One turn per page that may run at once; None: a page is to be made for that turn.
         self._slots: asyncio.Queue[_Slot | None] = asyncio.Queue()
+        for _ in range(max_pages):
+            self._slots.put_nowait(None)
         self._html: dict[str, str] = {}
         self._launch_lock = asyncio.Lock()
         self._failed_at: float | None = None
@@ -175,9 +179,13 @@ class GameBrowser:
                         service_workers="block",
                     )
                     await self._context.route("**/*", self._serve)
-                    # Warm pages: a renderer starts once here, not inside a game's timeout.
-                    self._slots = asyncio.Queue()
-                    for _ in range(self.max_pages):
+                    # Warm pages for the free turns: a renderer starts once here, not inside
+                    # a game's timeout. Turns held now come back stale and are replaced then.
+                    free = 0
+                    while not self._slots.empty():
+                        self._slots.get_nowait()
+                        free += 1
+                    for _ in range(free):
                         self._slots.put_nowait(await self._new_slot(self._context))
             except (Error, TimeoutError, OSError) as exc:
                 self._failed_at = time.monotonic()
@@ -190,7 +198,9 @@ class GameBrowser:
 
     async def _new_slot(self, context: BrowserContext) -> _Slot:
         self._serial += 1
-        slot = _Slot(page=await context.new_page(), url=f"{_GAME_URL}/{self._serial}")
+        slot = _Slot(
+            page=await context.new_page(), url=f"{_GAME_URL}/{self._serial}", context=context
+        )
         slot.page.on("pageerror", lambda error: slot.errors.append(_one_line(str(error))))
         # An empty page of the games' site, so the renderer the games will use starts now.
         self._html[slot.url] = "<!doctype html><title>ready</title>"
@@ -225,7 +235,7 @@ class GameBrowser:
         slot = await self._slots.get()
         try:
             with anyio.fail_after(self.timeout):
-                if slot is None or slot.page.is_closed():
+                if slot is None or slot.context is not context or slot.page.is_closed():
                     slot = await self._new_slot(context)
                 report = await self._play(slot, html)
         except TimeoutError as exc:
@@ -237,7 +247,10 @@ class GameBrowser:
             raise BrowserUnavailable(f"the browser failed: {exc}") from exc
         finally:
             self._html.pop(slot.url if slot else "", None)
-            self._slots.put_nowait(slot if slot is not None and not slot.page.is_closed() else None)
+            reusable = (
+                slot is not None and slot.context is self._context and not slot.page.is_closed()
+            )
+            self._slots.put_nowait(slot if reusable else None)
         return report
 
     async def _play(self, slot: _Slot, html: str) -> PlayReport:
