@@ -239,11 +239,11 @@ class GameBrowser:
                     slot = await self._new_slot(context)
                 report = await self._play(slot, html)
         except TimeoutError as exc:
-            # A page that hangs may hold the renderer: start afresh next time.
-            await self._restart_later()
+            # That page may be stuck in the game's loop: drop it, keep the browser.
+            await self._drop(slot)
             raise BrowserUnavailable(f"the game did not answer within {self.timeout} s") from exc
         except Error as exc:
-            await self._restart_later()
+            await self._drop(slot)
             raise BrowserUnavailable(f"the browser failed: {exc}") from exc
         finally:
             self._html.pop(slot.url if slot else "", None)
@@ -277,6 +277,18 @@ class GameBrowser:
                 box = (left, top, right, bottom)
         report.blank = await anyio.to_thread.run_sync(is_blank, shot, box)
         return report
+
+    async def _drop(self, slot: _Slot | None) -> None:
+        """Close a page that failed; restart the whole browser when that fails too."""
+        browser = self._browser
+        if slot is not None and browser is not None and browser.is_connected():
+            with anyio.move_on_after(1):
+                try:
+                    await slot.page.close()
+                    return
+                except Exception:  # noqa: BLE001 - then the browser itself is in trouble
+                    log.debug("closing a failed page", exc_info=True)
+        await self._restart_later()
 
     async def _restart_later(self) -> None:
         browser, self._browser, self._context = self._browser, None, None
