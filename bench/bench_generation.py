@@ -4,8 +4,9 @@ generation).
     python bench/bench_generation.py [--tasks 40] [--concurrency 8] [--delay 2]
         [--cover-processes 2] [--cover-mode card] [--play-check off]
 
-`--cover-processes 0` renders the card in threads of the worker's process (the old path): run
-both in one sitting and compare, the machine's load varies.
+`--cover-processes 0` renders the card in threads of the worker's process, and `--src
+/path/to/main/src` runs another checkout's worker (the old cover path): run them in one sitting
+and compare, the machine's load varies.
 
 A fake OpenAI-compatible server (tests/providers/fake_llm.py, its own process) answers every
 request after `--delay` seconds; one `paletai worker --concurrency N` process (the real OpenAI
@@ -79,6 +80,9 @@ def main() -> None:
     parser.add_argument("--cover-processes", type=int, default=2, help="0 = threads")
     parser.add_argument("--cover-mode", default="card", choices=["card", "auto", "screenshot"])
     parser.add_argument("--play-check", default="off", choices=["off", "auto"])
+    parser.add_argument(
+        "--src", default=str(ROOT / "src"), help="the tree the worker runs (another checkout's src)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedMongo(Path(tmp) / "db") as mongo:
@@ -98,7 +102,7 @@ def main() -> None:
         env = {
             "PATH": "/usr/bin:/bin",
             # The worker runs this tree's code, whatever the venv's install points at.
-            "PYTHONPATH": str(ROOT / "src"),
+            "PYTHONPATH": args.src,
             "DB_PATH": mongo.uri,
             "DB_NAME": DB,
             "PALETAI_DATA_DIR": str(Path(tmp) / "data"),
@@ -138,7 +142,7 @@ def main() -> None:
     print(
         f"{len(ok)}/{len(docs)} tasks succeeded; provider delay {args.delay:.1f} s; "
         f"cover processes {args.cover_processes}, COVER_MODE={args.cover_mode}, "
-        f"PLAYABILITY_CHECK={args.play_check}"
+        f"PLAYABILITY_CHECK={args.play_check}, src {args.src}"
     )
     print(
         f"one worker process, concurrency {args.concurrency}: {len(ok) / span:.2f} games/s "
