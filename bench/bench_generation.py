@@ -2,6 +2,11 @@
 generation).
 
     python bench/bench_generation.py [--tasks 40] [--concurrency 8] [--delay 2]
+        [--cover-processes 2] [--cover-mode card] [--play-check off]
+
+`--cover-processes 0` renders the card in threads of the worker's process, and `--src
+/path/to/main/src` runs another checkout's worker (the old cover path): run them in one sitting
+and compare, the machine's load varies.
 
 A fake OpenAI-compatible server (tests/providers/fake_llm.py, its own process) answers every
 request after `--delay` seconds; one `paletai worker --concurrency N` process (the real OpenAI
@@ -72,6 +77,12 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--delay", type=float, default=2.0, help="provider answer time (s)")
+    parser.add_argument("--cover-processes", type=int, default=2, help="0 = threads")
+    parser.add_argument("--cover-mode", default="card", choices=["card", "auto", "screenshot"])
+    parser.add_argument("--play-check", default="off", choices=["off", "auto"])
+    parser.add_argument(
+        "--src", default=str(ROOT / "src"), help="the tree the worker runs (another checkout's src)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedMongo(Path(tmp) / "db") as mongo:
@@ -90,6 +101,8 @@ def main() -> None:
         ids = queue(mongo.uri, args.tasks)
         env = {
             "PATH": "/usr/bin:/bin",
+            # The worker runs this tree's code, whatever the venv's install points at.
+            "PYTHONPATH": args.src,
             "DB_PATH": mongo.uri,
             "DB_NAME": DB,
             "PALETAI_DATA_DIR": str(Path(tmp) / "data"),
@@ -99,6 +112,9 @@ def main() -> None:
             "OPENAI_MODEL": "fake",
             "WORKER_POLL_SECONDS": "0.1",
             "LOG_LEVEL": "WARNING",
+            "COVER_PROCESSES": str(args.cover_processes),
+            "COVER_MODE": args.cover_mode,
+            "PLAYABILITY_CHECK": args.play_check,
         }
         time.sleep(1.0)  # the fake server's start-up
         worker = subprocess.Popen(
@@ -123,7 +139,11 @@ def main() -> None:
         timings: dict[str, float] = d["timings"]  # type: ignore[assignment]
         overheads.append(timings["total_ms"] - timings.get("generating_ms", 0.0))
     generating = [d["timings"]["generating_ms"] for d in ok]  # type: ignore[index]
-    print(f"{len(ok)}/{len(docs)} tasks succeeded; provider delay {args.delay:.1f} s")
+    print(
+        f"{len(ok)}/{len(docs)} tasks succeeded; provider delay {args.delay:.1f} s; "
+        f"cover processes {args.cover_processes}, COVER_MODE={args.cover_mode}, "
+        f"PLAYABILITY_CHECK={args.play_check}, src {args.src}"
+    )
     print(
         f"one worker process, concurrency {args.concurrency}: {len(ok) / span:.2f} games/s "
         f"over {span:.1f} s  (ideal {args.concurrency / args.delay:.2f})"

@@ -83,6 +83,9 @@ def make_settings(mongo_uri: str, db_name: str, data_dir: Path, **overrides: obj
         "ONESIGNAL_APP_ID": None,
         "ONESIGNAL_REST_API_KEY": None,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": None,
+        # No headless browser unless a test asks for one (tests/generation/test_browser.py).
+        "COVER_MODE": "card",
+        "PLAYABILITY_CHECK": "off",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -166,6 +166,20 @@ class Settings(BaseSettings):
     WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(
         default=10.0, ge=0, description="on SIGTERM, time to finish running tasks before release"
     )
+    # --- covers and the playability check (headless Chromium) -------------------------------
+    COVER_MODE: Literal["auto", "screenshot", "card"] = Field(
+        default="auto",
+        description="auto/screenshot: a screenshot of the game when Chromium runs, else the card",
+    )
+    PLAYABILITY_CHECK: Literal["auto", "off"] = Field(
+        default="auto", description="auto: run each game in Chromium (when present) before publish"
+    )
+    CHROMIUM_PATH: str | None = Field(
+        default=None, description="the Chromium executable; unset = /usr/bin/chromium if present"
+    )
+    COVER_PROCESSES: int = Field(
+        default=2, ge=0, le=16, description="processes rendering covers; 0 = threads in-process"
+    )
     # Test aid: sleep this long inside generation so a test can kill a worker mid-task.
     GENERATION_TEST_DELAY_SECONDS: float = Field(default=0.0, ge=0)
 

@@ -4,10 +4,16 @@ publish -> notify, and what a failure gives back (the prompt to the quota, a pus
 `report` records each stage on the task (and renews the lease), so a poller sees where it is:
 generating -> validating -> cover -> publishing. The game id was fixed when the task was
 created, so running this twice (after a crash) still publishes at most one game.
+
+With Chromium at hand (generation/browser.py), validation also plays the game headless (a throw
+or a blank canvas goes to the repair round), and the published card cover is replaced, off the
+task's critical path, by a screenshot of the game under its title.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -20,7 +26,13 @@ from paletai.db.client import Database
 from paletai.games.quota import PromptQuota
 from paletai.games.repository import GamesRepository
 from paletai.generation.authoring import author_game
-from paletai.generation.cover import palette_for, render_cover
+from paletai.generation.browser import (
+    BrowserUnavailable,
+    GameBrowser,
+    find_chromium,
+    play_complaints,
+)
+from paletai.generation.cover import CoverRenderer, Palette, palette_for
 from paletai.generation.providers.base import (
     GameDraft,
     GameProvider,
@@ -37,6 +49,11 @@ from paletai.users.repository import UsersRepository
 
 log = logging.getLogger(__name__)
 
+# The most a screenshot cover may take (page, input, screenshot, composition).
+SCREENSHOT_COVER_SECONDS = 3.0
+# On shutdown, how long covers still being replaced may finish before they are dropped.
+COVER_GRACE_SECONDS = 5.0
+
 
 class GameFlow:
     """The worker's handler for generation tasks (jobs.worker.TaskHandler[GameDraft])."""
@@ -48,12 +65,30 @@ class GameFlow:
         provider: GameProvider,
         push: PushSender,
         settings: Settings,
+        *,
+        browser: GameBrowser | None = None,
+        covers: CoverRenderer | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.provider = provider
         self.push = push
         self.settings = settings
+        self.covers = covers or CoverRenderer(settings.COVER_PROCESSES)
+        wants_browser = settings.COVER_MODE != "card" or settings.PLAYABILITY_CHECK == "auto"
+        if browser is None and wants_browser:
+            chromium = find_chromium(settings.CHROMIUM_PATH)
+            if chromium is not None:
+                browser = GameBrowser(chromium, timeout=SCREENSHOT_COVER_SECONDS)
+            elif settings.COVER_MODE == "screenshot" or settings.CHROMIUM_PATH:
+                log.warning(
+                    "no Chromium at %s: card covers and no playability check "
+                    "(set CHROMIUM_PATH to a Chromium executable)",
+                    settings.CHROMIUM_PATH or "/usr/bin/chromium",
+                )
+        self.browser = browser
+        self.cover_seconds = SCREENSHOT_COVER_SECONDS
+        self._cover_jobs: set[asyncio.Task[bool]] = set()
 
     async def build_request(self, task: Task) -> GenerationRequest:
         parent_html = parent_title = None
@@ -86,16 +121,30 @@ class GameFlow:
             await report("generating", {"test_delay_seconds": delay})
             await anyio.sleep(delay)
 
-        draft = await author_game(self.provider, request, report)
+        # The playability check's last screenshot, kept for the cover: (html, JPEG).
+        shot: list[tuple[str, bytes]] = []
+
+        async def play_check(html: str) -> list[str]:
+            assert self.browser is not None
+            try:
+                played = await self.browser.play(html)
+            except BrowserUnavailable as exc:
+                # The browser's trouble is not the game's: publish it unchecked.
+                log.warning("playability check of game %s skipped: %s", task.game_id, exc)
+                return []
+            shot[:] = [(html, played.screenshot)]
+            return play_complaints(played)
+
+        check = (
+            play_check
+            if self.browser is not None and self.settings.PLAYABILITY_CHECK == "auto"
+            else None
+        )
+        draft = await author_game(self.provider, request, report, check=check)
 
         await report("cover", {})
-        png = await anyio.to_thread.run_sync(
-            render_cover,
-            draft.title,
-            draft.description,
-            task.game_id,
-            palette_for(task.prompt, task.game_id),
-        )
+        palette = palette_for(task.prompt, task.game_id)
+        png = await self.covers.card(draft.title, draft.description, task.game_id, palette)
         image_name = f"{task.game_id}.png"
         image_url = await self.store.save_png(image_name, png)
 
@@ -126,7 +175,68 @@ class GameFlow:
                 task.game_id,
                 task.id,
             )
+        elif self.browser is not None and self.settings.COVER_MODE != "card":
+            screenshot = shot[0][1] if shot and shot[0][0] == draft.html else None
+            job = asyncio.create_task(
+                self.replace_cover(task.game_id, draft, image_name, palette, screenshot),
+                name=f"paletai-cover-{task.game_id}",
+            )
+            self._cover_jobs.add(job)
+            job.add_done_callback(self._cover_jobs.discard)
         return draft
+
+    async def replace_cover(
+        self,
+        game_id: str,
+        draft: GameDraft,
+        card_name: str,
+        palette: Palette,
+        screenshot: bytes | None = None,
+    ) -> bool:
+        """Swap the published card for a screenshot cover (under a new name: covers are cached
+        as immutable). Any trouble keeps the card; True when the cover was replaced."""
+        assert self.browser is not None
+        name = f"{game_id}-play.png"
+        try:
+            if screenshot is None:
+                await self.browser.start()
+            with anyio.fail_after(self.cover_seconds):
+                if screenshot is None:
+                    screenshot = (await self.browser.play(draft.html)).screenshot
+                png = await self.covers.screenshot(screenshot, draft.title, palette)
+            url = await self.store.save_png(name, png)
+            if not await GamesRepository(self.db).replace_cover(game_id, card_name, name, url):
+                await self.store.delete(name)  # the game was deleted meanwhile
+                return False
+            await self.store.delete(card_name)
+        except (BrowserUnavailable, TimeoutError) as exc:
+            log.info("game %s keeps its card cover: %s", game_id, exc)
+            return False
+        except Exception:  # noqa: BLE001 - a cover is never worth failing a published game
+            log.warning("game %s keeps its card cover", game_id, exc_info=True)
+            return False
+        return True
+
+    async def wait_covers(self) -> None:
+        """Until the screenshot covers being made now are done (tests, shutdown)."""
+        if self._cover_jobs:
+            await asyncio.wait(set(self._cover_jobs))
+
+    async def start(self) -> None:
+        """Called by the worker pool as it starts."""
+        self.covers.warm()
+
+    async def aclose(self) -> None:
+        """Let the covers in progress finish (briefly), then stop the browser and the pool."""
+        with anyio.move_on_after(COVER_GRACE_SECONDS):
+            await self.wait_covers()
+        for job in list(self._cover_jobs):
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        if self.browser is not None:
+            await self.browser.aclose()
+        self.covers.close()
 
     async def succeeded(self, task: Task, result: GameDraft, seconds: float) -> None:
         telemetry.record_generation(result.provider, seconds, True)

@@ -107,6 +107,17 @@ class GamesRepository:
             )
         return [_to_game(d) for d in docs]
 
+    async def replace_cover(
+        self, game_id: str, old_name: str, image_name: str, image_url: str
+    ) -> bool:
+        """Point the game at a new cover image; False when the game is gone or its cover
+        is no longer `old_name`."""
+        result = await self.games.update_one(
+            {"_id": game_id, "image_name": old_name},
+            {"$set": {"image_name": image_name, "image_url": image_url}},
+        )
+        return result.modified_count == 1
+
     async def delete(self, game_id: str) -> None:
         await self.games.delete_one({"_id": game_id})
         await self.html.delete_one({"_id": game_id})

@@ -19,6 +19,7 @@ from paletai.games.schemas import (
     GameRemix,
     LikeState,
 )
+from paletai.generation.browser import PLAY_CSP
 from paletai.jobs.schemas import TaskAccepted
 
 router = APIRouter(tags=["games"])
@@ -38,13 +39,6 @@ Cursor = Annotated[
     CursorText | None, Query(description="next_cursor from the previous page, unchanged")
 ]
 
-# The generated game is untrusted code: it runs only in an opaque-origin sandbox (never
-# allow-same-origin), can load nothing from the network and never acts as our origin.
-PLAY_CSP = (
-    "sandbox allow-scripts; default-src 'none'; "
-    "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
-    "connect-src 'none'; form-action 'none'; base-uri 'none'"
-)
 PLAY_HEADERS = {
     "Content-Security-Policy": PLAY_CSP,
     "X-Content-Type-Options": "nosniff",

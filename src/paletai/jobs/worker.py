@@ -101,6 +101,10 @@ class WorkerPool(Generic[ResultT]):
         return len(self._running)
 
     async def start(self) -> None:
+        # A handler may prepare resources first (warm a process pool): optional `start()`.
+        prepare = getattr(self.handler, "start", None)
+        if prepare is not None:
+            await prepare()
         for i in range(self.concurrency):
             self._loops.append(asyncio.create_task(self._loop(i), name=f"paletai-worker-{i}"))
         log.info("worker pool %s started with concurrency %d", self.identity, self.concurrency)
@@ -117,6 +121,10 @@ class WorkerPool(Generic[ResultT]):
                 loop.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._loops.clear()
+        # A handler may hold resources (a browser, a process pool): optional `aclose()`.
+        close = getattr(self.handler, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _loop(self, index: int) -> None:
         owner = f"{self.identity}/{index}"

@@ -27,7 +27,8 @@ from paletai.storage.local import check_name
 
 log = logging.getLogger(__name__)
 
-# Names are `<game_id>.png` and never rewritten, so browsers and CDNs may keep them for good.
+# Names (`<game_id>.png`, the card; `<game_id>-play.png`, the screenshot that replaces it) are
+# never rewritten, so browsers and CDNs may keep them for good.
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 PUBLIC_ACCESS_FIX = (
     'enable "Allow Blob anonymous access" on the storage account (portal: Configuration), or run '
