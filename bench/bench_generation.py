@@ -8,13 +8,12 @@ generation).
 /path/to/main/src` runs another checkout's worker (the old cover path): run them in one sitting
 and compare, the machine's load varies.
 
-A fake OpenAI-compatible server (tests/providers/fake_llm.py, its own process) answers every
-request after `--delay` seconds; one `paletai worker --concurrency N` process (the real OpenAI
-SDK path) works through `--tasks` tasks queued at once. Prints games per second (goal >= 3.5 at
-concurrency 8 with a 2 s provider, i.e. no serialisation), and the pipeline's own overhead per
+A fake OpenAI-compatible server (tests/generation/providers/fake_llm.py, its own process) answers
+every request after `--delay` seconds; one `paletai worker --concurrency N` process (the real
+OpenAI SDK path) works through `--tasks` tasks queued at once. Prints games per second (goal >= 3.5
+at concurrency 8 with a 2 s provider, i.e. no serialisation), and the pipeline's own overhead per
 task: the task's total time minus the time spent waiting for the provider (goal median < 300 ms,
-cover included), from the stage timings the worker records on each task.
-"""
+cover included), from the stage timings the worker records on each task. """
 
 from __future__ import annotations
 
@@ -90,7 +89,7 @@ def main() -> None:
         fake = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "tests/providers/fake_llm.py"),
+                str(ROOT / "tests/generation/providers/fake_llm.py"),
                 "--port",
                 str(port),
                 "--delay",

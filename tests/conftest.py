@@ -25,6 +25,9 @@ from paletai.db.ids import new_id
 from paletai.games.repository import GamesRepository
 from paletai.main import create_app
 
+# Fixtures several test folders share (Azurite, a fake OneSignal), from one module.
+pytest_plugins = ["tests.fixtures.cloud"]
+
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

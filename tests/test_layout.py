@@ -218,3 +218,19 @@ def test_no_module_imports_another_domains_router() -> None:
         if target.endswith(".router") and _folder(target) != _folder(importer)
     )
     assert wrong == []
+
+
+def test_tests_mirror_the_source_tree() -> None:
+    # The test of src/paletai/X/... lives in tests/X/; besides, only shared fixtures and the tests
+    # of deploy/ (the Bicep template, scripts and workflows, not Python).
+    tests = Path(__file__).resolve().parent
+    outside_src = {"fixtures", "deploy"}
+    stray = sorted(
+        str(folder.relative_to(tests))
+        for folder in tests.rglob("*")
+        if folder.is_dir()
+        and "__pycache__" not in folder.parts
+        and folder.relative_to(tests).parts[0] not in outside_src
+        and not (PACKAGE / folder.relative_to(tests)).is_dir()
+    )
+    assert stray == []

@@ -17,8 +17,8 @@ from pymongo import MongoClient
 from paletai.core.processes import start_process
 from paletai.db.indexes import INDEXES
 from paletai.jobs.repository import new_task_document
+from tests.generation.providers.fake_llm import FakeLLM, Plan, ok_game
 from tests.process_helpers import clean_env
-from tests.providers.fake_llm import FakeLLM, Plan, ok_game
 
 pytestmark = pytest.mark.slow
 

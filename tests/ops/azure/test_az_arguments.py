@@ -1,0 +1,119 @@
+"""Every az command line the kit can send is read by the real Azure CLI.
+
+The kit's `--dry-run` prints the exact lines; the real `az` (azure-cli, installed by `make tools`
+into its own environment, linked as tools/bin/az) parses each with an empty configuration
+directory. A line az understands stops at the login check ("Please run 'az login'"), or, for a
+Bicep template, at compiling it (az fetches the Bicep compiler first, which this network
+refuses); a mistake in our arguments stops earlier, at az's argument parser, and fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from paletai.ops.azure.deploy_cli import deploy_app
+from paletai.ops.azure.settings import az_set_command
+
+REPO = Path(__file__).resolve().parents[3]
+REAL_AZ = REPO / "tools" / "bin" / "az"
+runner = CliRunner()
+
+ARGUMENT_ERRORS = (
+    "unrecognized arguments",
+    "the following arguments are required",
+    "invalid choice",
+    "error: argument",
+    "is misspelled or not recognized",
+)
+GOT_PAST_THE_PARSER = (
+    "Please run 'az login'",
+    # `deployment group create|what-if --template-file X.bicep` compiles X with a Bicep it
+    # downloads first, before anything else; there is no network here.
+    "Error while attempting to retrieve the latest Bicep version",
+)
+SECRETS = {
+    "DB_PATH": "mongodb://user:S3cret-pass@db.example.net/paletai",
+    "JWT_SECRET_KEY": "jwt-" + "k" * 40,
+    "OPENAI_API_KEY": "sk-test-0123456789",
+}
+
+
+def _dry_run(*args: str) -> list[str]:
+    result = runner.invoke(deploy_app, [*args, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines, f"{args}: printed no command"
+    for line in lines:
+        assert line.startswith("az "), line
+    return lines
+
+
+def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every az command line the kit's commands can run, as their --dry-run prints them."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    template = str(REPO / "deploy" / "main.bicep")
+    parameters = str(REPO / "deploy" / "parameters.json")
+    infra = ["infra", "-g", "rg-paletai-prod", "-l", "westus3", "--subscription", "sub-1"]
+    infra += ["--template", template, "--parameters", parameters, "--set", "skuName=B2"]
+    infra += ["--deployment-name", "paletai-test"]
+    lines = _dry_run(*infra)
+    lines += _dry_run(*infra, "--what-if")
+    lines += _dry_run("app", "--name", "paletai-new", "-g", "rg-paletai-prod", "--zip", template)
+    lines += _dry_run("stop-old", "--name", "emailgeniebackend", "-g", "huddleup")
+    lines += _dry_run("start", "--name", "emailgeniebackend", "-g", "huddleup")
+    lines.append(shlex.join(az_set_command("paletai-new", "rg", "/tmp/settings.json", "staging")))
+    return lines
+
+
+def test_dry_runs_print_every_call_with_secrets_masked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No az on PATH: a dry run needs none and runs none.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lines = kit_command_lines(monkeypatch)
+    text = "\n".join(lines)
+    for secret in SECRETS.values():
+        assert secret not in text
+    verbs = [" ".join(shlex.split(line)[1:4]) for line in lines]
+    assert verbs[:2] == ["group create --name", "deployment group create"]
+    assert "deployment group what-if" in verbs
+    assert "webapp stop --name" in verbs
+    assert "webapp start --name" in verbs
+    assert any(line.startswith("az webapp deployment source config-zip") for line in lines)
+    assert all("--subscription sub-1" in line for line in lines[:3])
+
+
+def test_the_real_az_parses_every_command_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert REAL_AZ.exists(), "the Azure CLI is not installed: run `make tools`"
+    lines = kit_command_lines(monkeypatch)
+    env = {
+        **os.environ,
+        "AZURE_CONFIG_DIR": str(tmp_path / "azure"),  # empty: logged in nowhere
+        "AZURE_CORE_COLLECT_TELEMETRY": "false",
+        "AZURE_CORE_NO_COLOR": "true",
+    }
+    outcomes: dict[str, str] = {}
+    for line in lines:
+        argv = shlex.split(line)
+        argv[0] = str(REAL_AZ)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=180, check=False
+        )
+        said = done.stderr + done.stdout
+        assert not any(e in said for e in ARGUMENT_ERRORS), f"{line}\n{said}"
+        assert any(ok in said for ok in GOT_PAST_THE_PARSER), f"{line}\n{said}"
+        outcomes[line] = said
+    # The same check catches a misspelt option (so a pass above means something).
+    bad = [str(REAL_AZ), "webapp", "stop", "--nmae", "x", "--resource-group", "y"]
+    done = subprocess.run(bad, capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert any(e in done.stderr for e in ARGUMENT_ERRORS), done.stderr
+    assert len(outcomes) == len(set(lines))
