@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from paletai.core.processes import start_process, stop_process_group
 from paletai.db.embedded import free_port
 
 
@@ -143,13 +144,12 @@ class ServedApp:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, **env, "LOG_LEVEL": "WARNING"}
-        self.log = (workdir / f"serve-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen(
+        self.log = workdir / f"serve-{self.port}.log"
+        self.proc = start_process(
             [sys.executable, "-m", "paletai", "serve", "--port", str(self.port)],
+            log_path=self.log,
             env=full_env,
             cwd=workdir,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -158,9 +158,7 @@ class ServedApp:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("the app did not start; see " + self.log.name)
+        raise RuntimeError(f"the app did not start; see {self.log}")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-        self.log.close()
+        stop_process_group(self.proc, timeout=30)

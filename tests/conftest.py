@@ -89,6 +89,9 @@ def make_settings(mongo_uri: str, db_name: str, data_dir: Path, **overrides: obj
         # No headless browser unless a test asks for one (tests/generation/test_browser.py).
         "COVER_MODE": "card",
         "PLAYABILITY_CHECK": "off",
+        # Covers in threads: a process pool per app would cost every test app two interpreter
+        # starts (the pool has its own tests in tests/generation/test_cover.py).
+        "COVER_PROCESSES": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

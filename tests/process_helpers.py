@@ -19,7 +19,7 @@ def clean_env(**overrides: str) -> dict[str, str]:
     prefixes = ("DB_", "OPENAI_", "AZURE_", "ANTHROPIC_", "ONESIGNAL_", "APPLICATIONINSIGHTS_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update({"AI_PROVIDER": "offline", "LOG_LEVEL": "WARNING", "ENVIRONMENT": "test"})
-    env.update({"COVER_MODE": "card", "PLAYABILITY_CHECK": "off"})
+    env.update({"COVER_MODE": "card", "PLAYABILITY_CHECK": "off", "COVER_PROCESSES": "0"})
     env.update(overrides)
     return env
 

@@ -4,8 +4,6 @@ starts gunicorn with uvicorn workers on $PORT, serving the code from the package
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from paletai.core.processes import start_process, stop_process_group
 from paletai.db.embedded import free_port
 from paletai.ops.azure import deploy as ops
 from tests.process_helpers import clean_env
@@ -50,16 +49,7 @@ def test_startup_script_serves_the_packaged_app(tmp_path: Path, mongo_uri: str) 
         WEB_CONCURRENCY="1",
     )
     log_path = tmp_path / "startup.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            ["bash", ops.STARTUP_SCRIPT],
-            cwd=site,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    proc = start_process(["bash", ops.STARTUP_SCRIPT], log_path=log_path, env=env, cwd=site)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -80,10 +70,4 @@ def test_startup_script_serves_the_packaged_app(tmp_path: Path, mongo_uri: str) 
         assert "Booting worker" in log_path.read_text(errors="replace")
         assert "uvicorn" in log_path.read_text(errors="replace").lower()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc, timeout=20)

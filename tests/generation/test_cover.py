@@ -55,3 +55,24 @@ def test_cover_copes_with_long_and_odd_text() -> None:
     long_title = "An extraordinarily long title " * 8
     for title, subtitle in [(long_title, long_title), ("", ""), ("</script>ünïcødé 🎮", "x")]:
         assert decode(render_cover(title, subtitle, "seed")).size == (1200, 630)
+
+
+async def test_the_process_pool_renders_the_same_card_and_survives_a_killed_child() -> None:
+    import os
+    import signal
+
+    from paletai.generation.cover import CoverRenderer
+
+    palette = palette_for("a neon snake game", "g-pool")
+    in_thread = await CoverRenderer(0).card("Neon Snake", "eat", "g-pool", palette)
+    pool = CoverRenderer(1)
+    try:
+        assert await pool.card("Neon Snake", "eat", "g-pool", palette) == in_thread
+        # A child killed under it: that cover is made in a thread, then a new pool takes over.
+        assert pool._pool is not None
+        for pid in list(pool._pool._processes):  # noqa: SLF001 - the test kills the child
+            os.kill(pid, signal.SIGKILL)
+        assert await pool.card("Neon Snake", "eat", "g-pool", palette) == in_thread
+        assert await pool.card("Neon Snake", "eat", "g-pool", palette) == in_thread
+    finally:
+        pool.close()

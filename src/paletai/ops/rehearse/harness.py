@@ -34,7 +34,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ from typing import Any
 
 import typer
 
-from paletai.core.processes import stop_process_group
+from paletai.core.processes import start_process, stop_process_group
 from paletai.db.embedded import EmbeddedMongo, free_port
 from paletai.ops.checks.api import ApiClient, ApiError
 from paletai.ops.cli import write_json
@@ -86,14 +85,6 @@ def find_azurite() -> Path | None:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
     return None
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 @dataclass
@@ -161,30 +152,22 @@ def start_azurite(binary: Path, workdir: Path, children: Children) -> Azurite:
     }
     port = free_port()
     env = dict(os.environ, AZURITE_ACCOUNTS=";".join(f"{a}:{k}" for a, k in keys.items()))
-    log = (workdir / "azurite.log").open("ab")
-    try:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            [
-                str(binary),
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-                "--loose",
-                "--disableTelemetry",
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(port),
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    finally:
-        log.close()
+    proc = start_process(
+        [
+            str(binary),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+        ],
+        log_path=workdir / "azurite.log",
+        env=env,
+        cwd=workdir,
+    )
     children.add(Child("azurite", proc))
     _wait_port(port, proc, "Azurite", workdir / "azurite.log")
     return Azurite(port, keys)
@@ -243,20 +226,12 @@ def start_app(name: str, workdir: Path, settings: dict[str, str], children: Chil
         }
     )
     log_path = workdir / f"{name}-app.log"
-    log = log_path.open("ab")
-    try:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            [sys.executable, "-m", "paletai", "serve", "--port", str(port)],
-            cwd=data_dir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    finally:
-        log.close()
+    proc = start_process(
+        [sys.executable, "-m", "paletai", "serve", "--port", str(port)],
+        log_path=log_path,
+        env=env,
+        cwd=data_dir,
+    )
     child = children.add(Child(f"{name} app", proc))
     return App(name, f"http://127.0.0.1:{port}", child, log_path)
 
