@@ -13,7 +13,7 @@ every request after `--delay` seconds; one `paletai worker --concurrency N` proc
 OpenAI SDK path) works through `--tasks` tasks queued at once. Prints games per second (goal >= 3.5
 at concurrency 8 with a 2 s provider, i.e. no serialisation), and the pipeline's own overhead per
 task: the task's total time minus the time spent waiting for the provider (goal median < 300 ms,
-cover included), from the stage timings the worker records on each task. """
+cover included), from the stage timings the worker records on each task."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DB_NAME = "console_browser"
-SEEDED = 15  # more than one page of the feed (the console asks for 12 at a time)
+PAGE = 20  # the console asks for 20 games at a time
+SEEDED = 27  # more than one page of the feed
 EMAIL, PASSWORD = "player@example.com", "a good password"
 DAILY_LIMIT = 3  # create, remix, one more: then the quota test meets a 429
 # A game that tries to read the console's token and cookies from inside its frame.
@@ -151,7 +152,7 @@ def test_feed_shows_covers_and_loads_more(visit: Visit) -> None:
     page = visit.page
     visit.go("/")
     tiles = page.locator("#feed .tile")
-    expect(tiles).to_have_count(12)
+    expect(tiles).to_have_count(PAGE)
     # Newest first: the nosy game was seeded last.
     expect(tiles.first.locator(".tile-title")).to_have_text("Nosy game")
     expect(tiles.nth(1)).to_contain_text("by seeder")
@@ -168,7 +169,7 @@ def test_more_button_works_from_the_keyboard(visit: Visit) -> None:
     page = visit.page
     visit.go("/#/?sort=popular")
     tiles = page.locator("#feed .tile")
-    expect(tiles).to_have_count(12)
+    expect(tiles).to_have_count(PAGE)
     page.evaluate("window.scrollTo(0, 0)")
     page.locator("#more").focus()
     page.keyboard.press("Enter")
@@ -403,7 +404,7 @@ def test_feed_at_phone_width(visit: Visit) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         visit.go("/")
-        expect(page.locator("#feed .tile")).to_have_count(12)
+        expect(page.locator("#feed .tile")).to_have_count(PAGE)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         first = page.locator("#feed .tile").first.bounding_box()
         assert first is not None

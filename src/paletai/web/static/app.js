@@ -10,7 +10,7 @@ const STAGE_LABELS = {
   cover: "Drawing the cover",
   publishing: "Publishing",
 };
-const PAGE_SIZE = 12;
+const PAGE_SIZE = 20;
 const POLL_MS = 500;
 const view = document.getElementById("view");
 let me = null; // the logged-in user (GET /auth/me), or null
