@@ -27,17 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ServedApp  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from paletai.generation.browser import DEFAULT_CHROMIUM, LAUNCH_ARGS  # noqa: E402
 
 
 def seed(base: str, games: int) -> None:
@@ -68,7 +58,7 @@ async def load_once(base: str) -> tuple[dict[str, int], int, float]:
     sizes: dict[str, int] = defaultdict(int)
     data_calls = 0
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=DEFAULT_CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = await browser.new_page()
             responses = []

@@ -19,21 +19,12 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from paletai.db.client import make_client
+from paletai.generation.browser import DEFAULT_CHROMIUM, LAUNCH_ARGS
 from tests.conftest import Player, create_game
 from tests.process_helpers import ServerProcess, clean_env
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DB_NAME = "console_browser"
 PAGE = 20  # the console asks for 20 games at a time
 SEEDED = 27  # more than one page of the feed
@@ -106,9 +97,9 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not Path(DEFAULT_CHROMIUM).exists():
         pytest.fail("Chromium is not installed: run `make tools` (or `apt-get install chromium`)")
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    chromium = playwright.chromium.launch(executable_path=DEFAULT_CHROMIUM, args=LAUNCH_ARGS)
     try:
         yield chromium
     finally:
