@@ -21,7 +21,7 @@ from paletai.db.client import Client, make_client
 from paletai.db.embedded import EmbeddedMongo
 from paletai.ops.db.cli import StatusLine
 from paletai.ops.db.common import SYNC_STATE_COLLECTION
-from paletai.ops.db.sync import SyncOptions, syncing
+from paletai.ops.db.sync import EVENT_BATCH, CollectionSync, SyncOptions, syncing
 from paletai.ops.db.verify import verify
 from tests.ops.conftest import game_doc, wait_until, with_db
 from tests.ops.db.writer import Writer
@@ -114,12 +114,98 @@ async def test_the_maintenance_flag_is_not_copied(
     assert report.identical, report.as_dict()
 
 
+async def test_changes_read_but_not_applied_are_replayed_after_a_stop(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine dies between reading changes and applying them: its checkpoint must not cover
+    them, so the next run replays them."""
+    games = mongo_client[fresh_name].games
+    await games.insert_many([{**game_doc(i), "_id": f"g{i}"} for i in range(20)])
+    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+
+    async def killed(self: CollectionSync, ids: object) -> int:
+        raise RuntimeError("killed between reading and applying")
+
+    async def edit_while_killed() -> None:
+        async with syncing(src, dst) as engine:
+            await engine.drain(60, strict=True)
+            monkeypatch.setattr(CollectionSync, "apply_ids", killed)
+            for i in range(5):
+                await games.update_one({"_id": f"g{i}"}, {"$set": {"title": f"edited {i}"}})
+            await engine.wait_stopped()
+
+    with pytest.raises(RuntimeError, match="killed between"):
+        await edit_while_killed()
+    monkeypatch.undo()
+
+    state = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one({"_id": "games"})
+    assert state is not None
+    pending: set[object] = set()
+    async with await games.watch(resume_after=state["token"]) as stream:
+
+        async def replayed() -> bool:
+            event = await stream.try_next()
+            if event is not None:
+                pending.add(event["documentKey"]["_id"])
+            return len(pending) >= 5
+
+        await wait_until(replayed, "the edits after the checkpoint", 10)
+    assert pending == {f"g{i}" for i in range(5)}
+
+    async with syncing(src, dst) as engine:
+        await engine.drain(60, strict=True)
+    report = await verify(src, dst)
+    assert report.identical, report.as_dict()
+
+
+async def test_a_resumed_sync_restores_changes_the_source_no_longer_replays(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+) -> None:
+    """A killed sync's checkpoint may point past changes it read but never applied when the
+    source dropped that history without saying so (the embedded stand-in does:
+    docs/embedded-mongodb.md). The next run must still end identical."""
+    games = mongo_client[fresh_name].games
+    await games.insert_many([game_doc(i) for i in range(30)])
+    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    async with syncing(src, dst) as engine:
+        await engine.drain(60, strict=True)
+
+    edited = [d["_id"] async for d in games.find({}, {"_id": 1}).sort("_id", 1).limit(3)]
+    for n, key in enumerate(edited):
+        await games.update_one({"_id": key}, {"$set": {"title": f"edited {n}"}})
+    async with await games.watch() as stream:
+        past_the_edits = stream.resume_token
+    await second_client[fresh_name][SYNC_STATE_COLLECTION].update_one(
+        {"_id": "games"}, {"$set": {"token": past_the_edits}}
+    )
+
+    async with syncing(src, dst) as engine:
+        await engine.drain(60, strict=True)
+        status = next(s for s in engine.statuses if s.name == "games")
+        assert status.reconcile_fixes == 3
+    report = await verify(src, dst)
+    assert report.identical, report.as_dict()
+
+
 def _start_sync(source: str, target: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     """The sync as a real process (the CLI), so that it can be killed with SIGKILL."""
     cmd = [sys.executable, "-m", "paletai.ops.db.cli", "sync", "--source", source]
     cmd += ["--target", target, "--reconcile-interval", "3", *extra]
     with log.open("ab") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def _writes(writer: Writer) -> int:
+    return writer.ops["insert"] + writer.ops["update"] + writer.ops["delete"]
 
 
 async def _wait_state(
@@ -170,6 +256,11 @@ async def test_sync_survives_kill_9_during_copy_and_streaming(
     assert state["phase"] == "copy", "the copy finished before the kill: seed more documents"
     copied_at_kill = int(state["copied"])
     assert copied_at_kill < 20000
+    # A backlog (as after a slow copy on a busy machine) of more changes than the first stream
+    # checkpoint can cover (EVENT_BATCH), so the stream is still behind when it is killed below.
+    writes_at_kill = _writes(writer)
+    backlog = writes_at_kill + 2 * EVENT_BATCH + 500
+    await wait_until(lambda: _writes(writer) >= backlog, "a backlog of changes", 90)
 
     # 2. Restarted: it continues the copy (it does not start over), then streams; killed again.
     second = _start_sync(src, dst, log)
@@ -177,14 +268,11 @@ async def test_sync_survives_kill_9_during_copy_and_streaming(
         second_client, fresh_name, "games", lambda s: s.get("phase") == "stream"
     )
     assert state["copy_resumed_from"] == copied_at_kill
-    # Streaming under the writer, caught up: a marker written now has reached the target, so
-    # the backlog of the copy (changes are replayed in order) was applied before it.
-    marker = game_doc(-1)
-    await mongo_client[fresh_name].games.insert_one(marker)
-    await wait_until(
-        lambda: second_client[fresh_name].games.find_one({"_id": marker["_id"]}),
-        "the marker reaching the target",
-    )
+    # Killed at the first checkpoint the stream stores: the changes made under the writer since
+    # the copy began are still being replayed (the stream is behind), so nothing may be lost
+    # between a change read from the stream and the checkpoint that covers it.
+    copy_token = state["token"]
+    await _wait_state(second_client, fresh_name, "games", lambda s: s.get("token") != copy_token)
     second.send_signal(signal.SIGKILL)
     second.wait()
     resumed = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one({"_id": "games"})

@@ -8,7 +8,8 @@ replayed event or a re-copied batch never doubles anything, and it does not trus
 which some servers send stale or lossy. Resume tokens and copy progress are checkpointed in the
 target (`__paletai_sync`), so a killed sync restarts where it stopped. The `_id` sets of both
 sides are reconciled periodically, because some sources send no delete events at all (Cosmos DB's
-RU API) and a resumed range copy cannot see `_id`s of other types.
+RU API) and a resumed range copy cannot see `_id`s of other types; after resuming from a checkpoint
+the contents are compared once too, because a source may drop change history without an error.
 """
 
 from __future__ import annotations
@@ -214,16 +215,19 @@ class CollectionSync:
         if state is None:
             state = await self._open_new_copy(mode="fresh")
         if state["phase"] == "copy":
+            resumed = "last_id" in state
             if not await self._copy(state):
                 return
             await create_indexes(self.target, await index_specs(self.source))
             await self.save_state(phase="stream")
             state["phase"] = "stream"
-            # A resumed range copy sees only _ids above the last one of the same type.
-            await self.reconcile()
+            # A resumed range copy sees only _ids above the last one of the same type, and its
+            # stream resumes from a stored token (see _follow).
+            await self.reconcile(content=resumed)
+            await self._follow(state["token"])
         else:
             await create_indexes(self.target, await index_specs(self.source))
-        await self._follow(state["token"])
+            await self._follow(state["token"], resumed=True)
 
     # -- copy -------------------------------------------------------------------------------
 
@@ -267,7 +271,11 @@ class CollectionSync:
 
     # -- follow -----------------------------------------------------------------------------
 
-    async def _follow(self, token: Mapping[str, Any]) -> None:
+    async def _follow(self, token: Mapping[str, Any], *, resumed: bool = False) -> None:
+        """Apply the changes since `token` until stopped. `resumed`: the token is a checkpoint
+        of an earlier run or attempt, so the stream replays what was read but not yet
+        checkpointed then; a server that dropped that history without saying so (the embedded
+        stand-in does, docs/embedded-mongodb.md) is made up for by one content comparison."""
         self.status.phase = "stream"
         try:
             stream = await self.source.watch(full_document="updateLookup", resume_after=token)
@@ -278,6 +286,8 @@ class CollectionSync:
         engine = self.engine
         last_reconcile = time.monotonic()
         try:
+            if resumed:
+                await self.reconcile(content=True)
             while not engine.stopping.is_set():
                 generation = engine.drain_generation
                 drained = await self._pull_and_apply(stream)
@@ -392,14 +402,15 @@ class CollectionSync:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def reconcile(self) -> int:
-        """Compare the _id sets of both sides; re-apply every _id found on one side only."""
+    async def reconcile(self, *, content: bool = False) -> int:
+        """Compare the _id sets of both sides (and with `content`, every document's bytes);
+        re-apply every _id found on one side only (or different)."""
         diff = _IdCollector()
         try:
-            await merge_compare(self.source, self.target, diff, ids_only=True)
+            await merge_compare(self.source, self.target, diff, ids_only=not content)
         except OrderDisagrees:
             diff = _IdCollector()
-            await hashed_compare(self.source, self.target, diff, ids_only=True)
+            await hashed_compare(self.source, self.target, diff, ids_only=not content)
         fixes = len(diff.ids)
         if fixes:
             await self.apply_ids(diff.ids)
