@@ -187,6 +187,10 @@ def test_embedded_database_killed_under_serve_is_503_then_restarted_by_the_watch
         assert me.status_code == 200, me.text
         assert me.json()["email"] == "crash@example.com"
         assert _db_pid(data, db_port) != first_pid
+        # The watchdog logs once its restart returns, which the app may notice first.
+        deadline = time.monotonic() + 30
+        while "restarted it on" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
         log = server.log_path.read_text(errors="replace")
         assert log.count("restarted it on") == 1, log
         assert log.count(" unreachable (") == 1, log

@@ -103,7 +103,7 @@ def test_authorize_button_then_try_it_out(served: str, page: Page) -> None:
 def test_redoc_renders_under_its_csp(served: str, page: Page) -> None:
     page.navigate(f"{served}/redoc")
     # ReDoc draws the operations once it has loaded /openapi.json.
-    page.wait_for("document.body.innerText.includes('/games/feed')", timeout=30)
+    page.wait_for("document.body && document.body.innerText.includes('/games/feed')", timeout=30)
     assert "PaletAI" in str(page.evaluate("document.body.innerText"))
     # ReDoc's "powered by" logo comes from its CDN: the CSP blocks it by design (no CDN, the
     # docs work offline). Nothing of our own may be blocked or fail.

@@ -102,9 +102,9 @@ def test_the_whole_migration_under_live_traffic(tmp_path: Path) -> None:
         assert traffic["by_target"]["new"] > 0
 
         for path in workdir.glob("*.json"):  # every result names its command and version
-            result = json.loads(path.read_text())
-            assert result["schema_version"] == 1, path.name
-            assert parse_result(result).command == result["command"]
+            written = json.loads(path.read_text())
+            assert written["schema_version"] == 1, path.name
+            assert parse_result(written).command == written["command"]
         assert "Unreadable" not in report
 
         cutover = json.loads((workdir / "db-cutover.json").read_text())
