@@ -175,3 +175,56 @@ async def test_no_browser_when_chromium_is_missing_or_covers_are_cards(
     game = await GamesRepository(db).get(task.game_id)
     assert game is not None
     assert game.image_url == f"/static/game-images/{task.game_id}.png"
+
+
+class CannedBrowser(GameBrowser):
+    """A browser whose screenshot is a given PNG (no Chromium needed)."""
+
+    def __init__(self, png: bytes) -> None:
+        super().__init__("/nonexistent/chromium")
+        self.png = png
+
+    async def start(self) -> None:
+        return None
+
+    async def play(self, html: str) -> PlayReport:
+        return PlayReport(screenshot=self.png)
+
+
+async def test_no_screenshot_cover_is_written_while_writes_are_paused(
+    db: Database, settings_with: Any, tmp_path: Path
+) -> None:
+    from paletai.core.maintenance import MaintenanceState
+    from paletai.generation.cover import palette_for, render_cover
+
+    settings = settings_with(COVER_MODE="screenshot", PLAYABILITY_CHECK="off")
+    png = render_cover("shot", "", "seed", palette_for("shot", "seed"))
+    maintenance = MaintenanceState(db)
+    flow = GameFlow(
+        db,
+        LocalImageStore(tmp_path / "images"),
+        OfflineProvider(),
+        LoggingPushSender(),
+        settings,
+        browser=CannedBrowser(png),
+        covers=CoverRenderer(0),
+        maintenance=maintenance,
+    )
+    paused, running = await _task(db), await _task(db)
+    try:
+        await maintenance.set(True, "db cutover")
+        await flow.run(paused, _report)
+        await flow.wait_covers()
+        await maintenance.set(False)
+        await flow.run(running, _report)
+        await flow.wait_covers()
+    finally:
+        await maintenance.set(False)
+        await flow.aclose()
+    kept = await GamesRepository(db).get(paused.game_id)
+    assert kept is not None
+    assert kept.image_name == f"{paused.game_id}.png"  # the card, in the database and on disk
+    assert not (tmp_path / "images" / f"{paused.game_id}-play.png").exists()
+    swapped = await GamesRepository(db).get(running.game_id)
+    assert swapped is not None
+    assert swapped.image_name == f"{running.game_id}-play.png"

@@ -30,9 +30,10 @@ class MaintenanceState:
         self.collection = db["service_state"]
         self._cached: tuple[float, bool] = (0.0, False)
 
-    async def is_on(self) -> bool:
+    async def is_on(self, *, fresh: bool = False) -> bool:
+        """Whether writes are paused; `fresh` reads the flag now instead of the cached copy."""
         checked_at, value = self._cached
-        if time.monotonic() - checked_at < CACHE_SECONDS:
+        if not fresh and time.monotonic() - checked_at < CACHE_SECONDS:
             return value
         doc = await self.collection.find_one({"_id": "maintenance"})
         value = bool(doc and doc.get("enabled"))

@@ -22,6 +22,7 @@ import anyio
 from paletai.config import Settings
 from paletai.core import telemetry
 from paletai.core.context import AppContext
+from paletai.core.maintenance import MaintenanceState
 from paletai.db.client import Database
 from paletai.games.quota import PromptQuota
 from paletai.games.repository import GamesRepository
@@ -68,8 +69,11 @@ class GameFlow:
         *,
         browser: GameBrowser | None = None,
         covers: CoverRenderer | None = None,
+        maintenance: MaintenanceState | None = None,
     ) -> None:
         self.db = db
+        # Screenshot covers are written after the task ends: they must respect maintenance too.
+        self.maintenance = maintenance
         self.store = store
         self.provider = provider
         self.push = push
@@ -204,7 +208,14 @@ class GameFlow:
                 if screenshot is None:
                     screenshot = (await self.browser.play(draft.html)).screenshot
                 png = await self.covers.screenshot(screenshot, draft.title, palette)
+            # A database move pauses writes (db cutover): a late cover written to the old side
+            # would differ from the new one, so the game keeps its card.
+            if await self._paused(game_id):
+                return False
             url = await self.store.save_png(name, png)
+            if await self._paused(game_id):
+                await self.store.delete(name)
+                return False
             if not await GamesRepository(self.db).replace_cover(game_id, card_name, name, url):
                 await self.store.delete(name)  # the game was deleted meanwhile
                 return False
@@ -216,6 +227,12 @@ class GameFlow:
             log.warning("game %s keeps its card cover", game_id, exc_info=True)
             return False
         return True
+
+    async def _paused(self, game_id: str) -> bool:
+        if self.maintenance is not None and await self.maintenance.is_on(fresh=True):
+            log.info("game %s keeps its card cover: writes are paused (maintenance)", game_id)
+            return True
+        return False
 
     async def wait_covers(self) -> None:
         """Until the screenshot covers being made now are done (tests, shutdown)."""
@@ -253,7 +270,9 @@ class GameFlow:
 
 def game_workers(ctx: AppContext, concurrency: int | None = None) -> WorkerPool[GameDraft]:
     """A worker pool that runs generation tasks: the wiring of the app and `paletai worker`."""
-    flow = GameFlow(ctx.db, ctx.store, ctx.provider, ctx.push, ctx.settings)
+    flow = GameFlow(
+        ctx.db, ctx.store, ctx.provider, ctx.push, ctx.settings, maintenance=ctx.maintenance
+    )
     return WorkerPool(
         TasksRepository(ctx.db),
         ctx.settings,
