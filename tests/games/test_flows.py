@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from paletai.config import Settings
 from paletai.db.client import Database
 from paletai.db.indexes import ensure_indexes
@@ -64,11 +62,10 @@ def _flow(
     )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")
 async def test_published_with_the_card_then_the_screenshot_replaces_it(
     db: Database, settings_with: Any, tmp_path: Path
 ) -> None:
-    assert CHROMIUM is not None
+    assert CHROMIUM is not None, "Chromium is not installed: run `make tools`"
     settings = settings_with(COVER_MODE="auto", PLAYABILITY_CHECK="off")
     browser = GatedBrowser(CHROMIUM)
     flow = _flow(db, settings, tmp_path, browser)
