@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-# Re-exported: the deploy commands and their tests reach the az runner through this module.
-from paletai.ops.azure.az import AzCli as AzCli
-from paletai.ops.azure.az import DeployError as DeployError
+from paletai.ops.azure.az import AzCli, DeployError
 
 # Bicep @secure() parameters of deploy/main.bicep and the environment variables they come from
 # (the app's own setting names).

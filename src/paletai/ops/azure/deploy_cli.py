@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from paletai.ops.azure import deploy as ops
+from paletai.ops.azure.az import AzCli, DeployError
 from paletai.ops.cli import fail
 
 deploy_app = typer.Typer(
@@ -56,12 +57,10 @@ def deploy() -> None:
     """Azure deployment commands (a group, also when it has a single command)."""
 
 
-def _az(
-    subscription: str | None, redact: tuple[str, ...] = (), *, dry_run: bool = False
-) -> ops.AzCli:
+def _az(subscription: str | None, redact: tuple[str, ...] = (), *, dry_run: bool = False) -> AzCli:
     try:
-        return ops.AzCli.locate(subscription, redact, dry_run=dry_run)
-    except ops.DeployError as exc:
+        return AzCli.locate(subscription, redact, dry_run=dry_run)
+    except DeployError as exc:
         fail(str(exc), 1)
 
 
@@ -105,7 +104,7 @@ def infra(
     try:
         secrets = ops.secrets_from_environment(os.environ)
         overrides = ops.parse_overrides(set_values or [])
-    except ops.DeployError as exc:
+    except DeployError as exc:
         fail(str(exc), 1)
     name = deployment_name or "paletai-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     request = ops.InfraRequest(
@@ -120,7 +119,7 @@ def infra(
     if what_if:
         try:
             changes = ops.what_if_infra(az, request, secrets)
-        except ops.DeployError as exc:
+        except DeployError as exc:
             fail(str(exc), 1)
         if dry_run:
             return
@@ -134,7 +133,7 @@ def infra(
         err.print(f"deploying {escape(str(template))} to {escape(resource_group)} ({location}) ...")
     try:
         result = ops.deploy_infra(az, request, secrets)
-    except ops.DeployError as exc:
+    except DeployError as exc:
         fail(str(exc), 1)
     if dry_run:
         return
@@ -165,7 +164,7 @@ def package(
     try:
         project = root if root is not None else ops.find_project_root(Path.cwd())
         report = ops.build_package(project, out_path)
-    except ops.DeployError as exc:
+    except DeployError as exc:
         fail(str(exc), 1)
     out.print(f"{escape(str(report.path))}: {len(report.files)} files, {report.size:,} bytes")
 
@@ -186,7 +185,7 @@ def app(
         err.print(f"deploying {escape(str(zip_path))} to {escape(name)} ...")
     try:
         ops.deploy_app(az, name, resource_group, zip_path)
-    except ops.DeployError as exc:
+    except DeployError as exc:
         fail(str(exc), 1)
     if dry_run:
         return
@@ -207,7 +206,7 @@ def _change_state(
     az = _az(subscription, dry_run=dry_run)
     try:
         state = ops.set_app_state(az, name, resource_group, action)
-    except ops.DeployError as exc:
+    except DeployError as exc:
         fail(str(exc), 1)
     if dry_run:
         return
