@@ -26,7 +26,7 @@ from paletai.games.repository import GamesRepository
 from paletai.main import create_app
 
 # Fixtures several test folders share (Azurite, a fake OneSignal), from one module.
-pytest_plugins = ["tests.fixtures.cloud"]
+pytest_plugins = ["tests.fixtures.cloud", "tests.fixtures.fake_az"]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from paletai.ops.azure import deploy as ops
 from paletai.ops.azure.deploy_cli import deploy_app
-from tests.ops.azure.conftest import FakeAz
+from tests.fixtures.fake_az import FakeAz
 
 REPO = Path(__file__).resolve().parents[3]
 runner = CliRunner()
@@ -422,3 +423,21 @@ def test_rollback_starts_the_old_app_again(fake_az: FakeAz) -> None:
         ["webapp", "show"],
     ]
     assert "old: Running" in result.stdout
+
+
+def test_fake_az_answers_what_a_test_gives_it(fake_az: FakeAz) -> None:
+    """The fixture other az tests build on: a given answer wins, with its exit code and stderr."""
+
+    fake_az.respond("role assignment list", [{"roleDefinitionName": "Owner"}])
+    fake_az.respond("account show", exit_code=1, stderr="Please run 'az login' to setup account.")
+    ok = subprocess.run(
+        ["az", "role", "assignment", "list", "--assignee", "x"], capture_output=True, text=True
+    )
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout) == [{"roleDefinitionName": "Owner"}]
+    bad = subprocess.run(["az", "account", "show"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "az login" in bad.stderr
+    assert fake_az.calls_of("role assignment list") == [
+        ["role", "assignment", "list", "--assignee", "x"]
+    ]
