@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,6 +33,7 @@ from paletai.ops.results import (
     MigrateCheckResult,
     MigrateDnsResult,
     MigrateLoadResult,
+    OpsResult,
     RehearseResult,
     SettingsDiffResult,
     SettingsExportResult,
@@ -41,8 +42,9 @@ from paletai.ops.results import (
     parse_result,
 )
 
-Status = Literal["pass", "fail", "none"]
-MARKS: dict[Status, str] = {"pass": "[x]", "fail": "[!]", "none": "[ ]"}
+R = TypeVar("R", bound=OpsResult)
+Status = Literal["pass", "fail", "none", "manual"]
+MARKS: dict[Status, str] = {"pass": "[x]", "fail": "[!]", "none": "[ ]", "manual": "[-]"}
 DOWNTIME_GOAL_MINUTES = 15.0
 RESPONSE_LIMIT_SECONDS = 2.0
 
@@ -108,9 +110,20 @@ class Results:
     rehearse: RehearseResult | None = None
     files: dict[str, str] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
+    latest: dict[type[OpsResult], OpsResult] = field(default_factory=dict)
+
+    def of(self, model: type[R]) -> R | None:
+        """The newest result of this model found in the directory (any command's), or None."""
+        found = self.latest.get(model)
+        return found if isinstance(found, model) else None
 
     def take(self, result: AnyResult, file_name: str) -> None:
         """Keep `result` (read after the older files) where the report looks for its kind."""
+        if result.command not in KIND_OF_COMMAND:
+            # Newer sections read their results through `of(Model)`.
+            self.latest[type(result)] = result
+            self.files[result.command] = file_name
+            return
         match result:
             case SettingsExportResult() if isinstance(self.settings, SettingsDiffResult):
                 return  # a diff says more than an export
@@ -223,6 +236,11 @@ def _from_check(
     shown = bad[0] if bad else found[0]
     evidence = f"{shown.detail} — {_secs(shown.seconds)}"
     return Item(text, "fail" if bad else "pass", evidence)
+
+
+def _manual(text: str, why: str) -> Item:
+    """An item no command can measure from here, and why (a person ticks it)."""
+    return Item(text, "manual", f"not measurable from here: {why}")
 
 
 def _bool_item(text: str, ok: bool | None, evidence: str) -> Item:
@@ -669,13 +687,15 @@ class Report:
     @property
     def summary(self) -> str:
         passed, failed, none = self.count("pass"), self.count("fail"), self.count("none")
+        manual = self.count("manual")
         if failed:
             head = f"{failed} failed"
         elif passed:
             head = "all passed"
         else:
             head = "nothing measured"
-        return f"{head}: {passed} passed, {failed} failed, {none} not measured"
+        tail = f", {manual} not measurable from here" if manual else ""
+        return f"{head}: {passed} passed, {failed} failed, {none} not measured{tail}"
 
     @property
     def ok(self) -> bool:
@@ -683,7 +703,10 @@ class Report:
 
     def markdown(self) -> str:
         lines = [f"# {self.title}", "", f"**Result: {self.summary}**", ""]
-        lines.append("Legend: [x] measured and passed, [!] measured and failed, [ ] not measured.")
+        lines.append(
+            "Legend: [x] measured and passed, [!] measured and failed, [ ] not measured, "
+            "[-] not measurable from here (a person checks it; the reason is given)."
+        )
         if self.results.files:
             used = ", ".join(f"`{name}`" for name in sorted(self.results.files.values()))
             lines.append(f"From: {used}.")
