@@ -9,16 +9,18 @@ refuses); a mistake in our arguments stops earlier, at az's argument parser, and
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from paletai.ops.azure.deploy_cli import deploy_app
-from paletai.ops.azure.settings import az_set_command
+from paletai.ops.azure.settings_cli import settings_app
 
 REPO = Path(__file__).resolve().parents[3]
 REAL_AZ = REPO / "tools" / "bin" / "az"
@@ -54,6 +56,24 @@ def _dry_run(*args: str) -> list[str]:
     return lines
 
 
+def _settings_dry_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`settings apply --dry-run`: its one `az ...` line (the table and checks around it are not
+    command lines)."""
+    values = {"AI_PROVIDER": "offline", "OPENAI_MODEL": "gpt-4o"}
+    with tempfile.TemporaryDirectory() as folder:
+        settings_file = Path(folder) / "settings.json"
+        settings_file.write_text(json.dumps(values))
+        result = runner.invoke(
+            settings_app,
+            ["apply", str(settings_file), "--app", "paletai-new", "-g", "rg", "--slot", "staging"]
+            + ["--subscription", "sub-1", "--dry-run"],
+        )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("az ")]
+    assert len(lines) == 1, result.output
+    return lines
+
+
 def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every az command line the kit's commands can run, as their --dry-run prints them."""
     for name, value in SECRETS.items():
@@ -68,7 +88,7 @@ def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     lines += _dry_run("app", "--name", "paletai-new", "-g", "rg-paletai-prod", "--zip", template)
     lines += _dry_run("stop-old", "--name", "emailgeniebackend", "-g", "huddleup")
     lines += _dry_run("start", "--name", "emailgeniebackend", "-g", "huddleup")
-    lines.append(shlex.join(az_set_command("paletai-new", "rg", "/tmp/settings.json", "staging")))
+    lines += _settings_dry_run(monkeypatch)
     return lines
 
 

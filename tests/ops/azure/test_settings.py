@@ -232,8 +232,24 @@ def test_apply_dry_run_does_not_call_az(old_file: Path, fake_az: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert calls(fake_az) == []
-    assert "would run: az webapp config appsettings set --name paletai-new" in result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("az ")]
+    assert line.startswith(
+        "az webapp config appsettings set --name paletai-new --resource-group rg --settings @"
+    )
+    assert line.endswith(".json --output json")
     assert no_secret_in(result.output)
+
+
+def test_apply_dry_run_line_names_the_slot_and_subscription(old_file: Path, fake_az: Path) -> None:
+    result = runner.invoke(
+        settings_app,
+        ["apply", str(old_file), "--app", "a", "-g", "rg", "--slot", "staging"]
+        + ["--subscription", "sub-new", "--dry-run"],
+    )
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("az ")]
+    assert line.endswith("--slot staging --output json --subscription sub-new")
+    assert calls(fake_az) == []
 
 
 def test_apply_refuses_settings_paletai_would_not_start_with(fake_az: Path, tmp_path: Path) -> None:
@@ -254,7 +270,7 @@ def test_apply_reports_az_failures(
     monkeypatch.setenv("FAKE_AZ_FAIL", "1")
     result = runner.invoke(settings_app, ["apply", str(old_file), "--app", "NOPE", "-g", "rg"])
     assert result.exit_code == 1
-    assert "az exited 3" in result.output
+    assert "`az webapp config appsettings set` failed (exit 3)" in result.output
     assert "ResourceNotFound" in result.output
     [call] = calls(fake_az)
     assert not Path(call["file"]).exists()
@@ -268,7 +284,7 @@ def test_apply_without_az_says_how_to_get_it(
     monkeypatch.setenv("PATH", str(empty))
     result = runner.invoke(settings_app, ["apply", str(old_file), "--app", "a", "-g", "rg"])
     assert result.exit_code == 1
-    assert "the az CLI is not on PATH" in result.output
+    assert "error: the `az` command is not on PATH; install the Azure CLI" in result.output
 
 
 def test_export_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:

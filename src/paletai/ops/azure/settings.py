@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from paletai.config import Settings, format_validation_error
+from paletai.ops.azure.az import AzCli
 
 MASK = "********"
 SECRET_NAME_PARTS = (
@@ -192,11 +191,7 @@ def diff_settings(old: Sequence[AppSetting], new: Sequence[AppSetting]) -> Setti
 
 
 # ---------------------------------------------------------------------------------------------
-# Apply through the az CLI
-
-
-class AzError(Exception):
-    """The az CLI is missing or failed; the message says what to do."""
+# Apply through the az CLI (ops/azure/az.py AzCli: the one way the kit runs az)
 
 
 @dataclass
@@ -205,11 +200,9 @@ class AzResult:
     names_set: list[str]
 
 
-def az_set_command(
-    app: str, resource_group: str, settings_file: str, slot: str | None
-) -> list[str]:
-    argv = [
-        "az",
+def az_set_args(app: str, resource_group: str, settings_file: str, slot: str | None) -> list[str]:
+    """`webapp config appsettings set ...` for AzCli (which adds `--output json`)."""
+    args = [
         "webapp",
         "config",
         "appsettings",
@@ -220,46 +213,33 @@ def az_set_command(
         resource_group,
         "--settings",
         f"@{settings_file}",
-        "--output",
-        "json",
     ]
     if slot:
-        argv += ["--slot", slot]
-    return argv
+        args += ["--slot", slot]
+    return args
 
 
 def apply_settings(
-    settings: Sequence[AppSetting], app: str, resource_group: str, slot: str | None = None
+    az: AzCli,
+    settings: Sequence[AppSetting],
+    app: str,
+    resource_group: str,
+    slot: str | None = None,
 ) -> AzResult:
     """`az webapp config appsettings set ... --settings @FILE`: the values only ever travel in a
-    0600 file that is deleted afterwards, never on a command line (visible in `ps`)."""
-    az = shutil.which("az")
-    if az is None:
-        raise AzError(
-            "the az CLI is not on PATH: install it (https://aka.ms/installazurecli), "
-            "then `az login` and `az account set --subscription NEW_SUBSCRIPTION_ID`"
-        )
+    0600 file that is deleted afterwards, never on a command line (visible in `ps`). With a dry
+    run AzCli prints the line (the file is written and removed all the same) and runs nothing.
+    DeployError when az fails."""
     fd, path = tempfile.mkstemp(prefix="paletai-settings-", suffix=".json")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(dump_settings(settings))
-        argv = az_set_command(app, resource_group, path, slot)
-        argv[0] = az
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
-        except subprocess.TimeoutExpired:
-            raise AzError("az did not finish within 300 s") from None
+        args = az_set_args(app, resource_group, path, slot)
+        answer = az.run(*args)
     finally:
         os.unlink(path)
-    if done.returncode != 0:
-        # az's stderr names the problem (login, app not found); it does not echo values.
-        raise AzError(f"az exited {done.returncode}: {done.stderr.strip()[-800:]}")
     names: list[str] = []
-    try:
-        answer = json.loads(done.stdout or "[]")
-        if isinstance(answer, list):
-            names = sorted(str(e.get("name")) for e in answer if isinstance(e, dict))
-    except json.JSONDecodeError:
-        pass
-    return AzResult(argv=[a if a != az else "az" for a in argv], names_set=names)
+    if isinstance(answer, list):
+        names = sorted(str(e.get("name")) for e in answer if isinstance(e, dict))
+    return AzResult(argv=az.argv(args), names_set=names)

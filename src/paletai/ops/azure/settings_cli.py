@@ -18,13 +18,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from paletai.ops.azure.az import AzCli, DeployError
 from paletai.ops.azure.settings import (
     AppSetting,
-    AzError,
     SettingsFileError,
     Validation,
     apply_settings,
-    az_set_command,
     diff_settings,
     dump_settings,
     parse_settings,
@@ -187,8 +186,17 @@ def apply(
         str, typer.Option("--resource-group", "-g", help="Its resource group.")
     ],
     slot: Annotated[str | None, typer.Option(help="Deployment slot, if not production.")] = None,
+    subscription: Annotated[
+        str | None,
+        typer.Option(help="Subscription id or name (default: az's current one)."),
+    ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be set; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show what would be set and print the az command line (no secret in it); "
+            "change nothing.",
+        ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when PaletAI's Settings find problems.")
@@ -200,8 +208,9 @@ def apply(
     Runs `az webapp config appsettings set --name APP --resource-group RG --settings @FILE`
     where FILE is a temporary copy readable by you only, deleted afterwards: no secret value
     is ever on a command line. Settings not in the file are left as they are on the app.
-    Refuses settings PaletAI would not start with, unless --force. Log in first (`az login`,
-    `az account set --subscription NEW_SUBSCRIPTION_ID`). Example:
+    Refuses settings PaletAI would not start with, unless --force. With --dry-run, prints the
+    table and the exact `az ...` line (one line, starting with `az `) and runs nothing. Log in
+    first (`az login`, `az account set --subscription NEW_SUBSCRIPTION_ID`). Example:
 
         paletai settings apply old-app-settings.json --app NEW_APP -g rg-paletai-prod --dry-run
     """
@@ -215,25 +224,28 @@ def apply(
     if validation.problems and not force:
         console.print("not applied: fix the problems above (or --force)")
         finish_checks(report, json_out)
+    secrets = [s.value for s in settings if s.secret and s.value]
+    try:
+        az = AzCli.locate(subscription, secrets, dry_run=dry_run)
+    except DeployError as exc:
+        fail(str(exc), 1)
     if dry_run:
         console.print(_table(settings, f"would set {len(settings)} settings on {escape(app)}"))
-        shown = " ".join(az_set_command(app, resource_group, "<0600 temp file>", slot))
-        console.print(f"would run: {escape(shown)}")
-        report.add(Check("dry run", True, 0.0, f"{len(settings)} settings, nothing changed"))
+    step = "az webapp config appsettings set"
+    try:
+        result = apply_settings(az, settings, app, resource_group, slot)
+    except DeployError as exc:
+        report.add(Check(step, False, 0.0, str(exc)))
         finish_checks(report, json_out)
         return
-    try:
-        result = apply_settings(settings, app, resource_group, slot)
-    except AzError as exc:
-        report.add(Check("az webapp config appsettings set", False, 0.0, str(exc)))
+    report.extra["az_argv"] = result.argv
+    if dry_run:
+        report.add(Check("dry run", True, 0.0, f"{len(settings)} settings, nothing changed"))
         finish_checks(report, json_out)
         return
     missing = sorted({s.name for s in settings} - set(result.names_set))
     detail = f"{len(settings)} settings set on {app}"
     if result.names_set and missing:
         detail += f"; az's answer lacks {', '.join(missing)}"
-    report.add(
-        Check("az webapp config appsettings set", not (result.names_set and missing), 0.0, detail)
-    )
-    report.extra["az_argv"] = result.argv
+    report.add(Check(step, not (result.names_set and missing), 0.0, detail))
     finish_checks(report, json_out)
