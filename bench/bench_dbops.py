@@ -30,7 +30,8 @@ from paletai.db.client import make_client
 from paletai.db.embedded import EmbeddedMongo
 from paletai.ops.db.backup import backup
 from paletai.ops.db.cutover import CommandSwitch, cutover
-from paletai.ops.db.restore import NamespaceMapper, restore
+from paletai.ops.db.namespaces import NamespaceMapper
+from paletai.ops.db.restore import restore
 from paletai.ops.db.sync import SyncOptions, syncing
 
 

@@ -39,7 +39,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except OpsError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.exit_code)
     except PyMongoError as exc:
         fail(f"{type(exc).__name__}: {exc}")
 

@@ -50,6 +50,7 @@ class DumpedCollection(_Shape):
     documents: int
     bytes: int
     seconds: float
+    path: str | None = _absent_when_none()  # the .bson file (would be, with --dry-run)
 
 
 class DbBackupResult(OpsResult):
@@ -60,6 +61,10 @@ class DbBackupResult(OpsResult):
     seconds: float = 0.0
     documents: int = 0
     bytes: int = 0
+    dry_run: bool = False  # nothing was written; documents are the counts that would be
+    query: str | None = _absent_when_none()  # --query, as given
+    users: int | None = _absent_when_none()  # with --include-users
+    roles: int | None = _absent_when_none()
 
 
 class RestoredCollection(_Shape):
@@ -73,6 +78,7 @@ class RestoredCollection(_Shape):
     bytes: int = 0
     seconds: float = 0.0
     error_samples: list[str] = []
+    action: str | None = _absent_when_none()  # --dry-run: create, drop and restore, merge, ...
 
 
 class DbRestoreResult(OpsResult):
@@ -80,6 +86,9 @@ class DbRestoreResult(OpsResult):
     collections: list[RestoredCollection] = []
     seconds: float = 0.0
     ok: bool
+    dry_run: bool = False  # nothing was written
+    users: int | None = _absent_when_none()  # with --include-users
+    roles: int | None = _absent_when_none()
 
 
 class IdSample(_Shape):

@@ -15,7 +15,8 @@ from paletai.db.client import Client
 from paletai.ops.db.backup import backup
 from paletai.ops.db.cli import db_app
 from paletai.ops.db.common import RAW_CODEC, connect, index_shape
-from paletai.ops.db.restore import NamespaceMapper, restore
+from paletai.ops.db.namespaces import NamespaceMapper
+from paletai.ops.db.restore import restore
 from paletai.ops.db.verify import verify
 from paletai.ops.errors import OpsError
 from tests.ops.conftest import game_doc, rich_docs, with_db

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from rich.progress import Progress
+from bson import json_util
+from bson.errors import BSONError
+from rich.progress import Progress, TaskID
 
 import paletai
 from paletai.ops.db.common import (
@@ -28,9 +32,14 @@ from paletai.ops.db.dumpfmt import (
     open_write,
     prelude_json,
 )
+from paletai.ops.db.namespaces import check_patterns
+from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
+from paletai.ops.db.users import dump_users, require_users
+from paletai.ops.errors import OpsError
 from paletai.ops.results import DbBackupResult
 
 FLUSH_BYTES = 1024 * 1024
+QUERY_EXAMPLE = """--query '{"created_at": {"$gte": {"$date": "2024-01-01T00:00:00Z"}}}'"""
 
 
 @dataclass
@@ -39,6 +48,7 @@ class CollectionDumpResult:
     documents: int
     bytes: int
     seconds: float
+    path: str | None = None  # the .bson file (written, or that would be with --dry-run)
 
 
 @dataclass
@@ -47,6 +57,10 @@ class BackupResult:
     directory: str
     collections: list[CollectionDumpResult] = field(default_factory=list)
     seconds: float = 0.0
+    dry_run: bool = False
+    query: str | None = None
+    users: int | None = None  # with --include-users
+    roles: int | None = None
 
     @property
     def documents(self) -> int:
@@ -62,6 +76,27 @@ class BackupResult:
         )
 
 
+def parse_query(text: str) -> dict[str, Any]:
+    """A --query filter in canonical or relaxed Extended JSON v2 (as mongodump's --query)."""
+    try:
+        value = json_util.loads(text)
+    except (ValueError, TypeError, BSONError) as exc:
+        raise OpsError(
+            f"--query is not valid Extended JSON ({exc}); give a filter document, e.g. "
+            + QUERY_EXAMPLE
+        ) from exc
+    if not isinstance(value, Mapping):
+        raise OpsError(
+            f"--query must be a filter document ({{...}}), not {type(value).__name__}; e.g. "
+            + QUERY_EXAMPLE
+        )
+    return dict(value)
+
+
+def data_path(db_dir: Path, name: str, *, compress: bool) -> Path:
+    return db_dir / f"{name}{BSON_SUFFIX}{'.gz' if compress else ''}"
+
+
 async def dump_collection(
     db: RawDatabase,
     name: str,
@@ -69,8 +104,11 @@ async def dump_collection(
     *,
     compress: bool,
     progress: Progress | None = None,
+    task: TaskID | None = None,
+    query: Mapping[str, Any] | None = None,
 ) -> CollectionDumpResult:
-    """Write <name>.metadata.json then <name>.bson (raw documents back to back)."""
+    """Write <name>.metadata.json then <name>.bson (raw documents back to back); with `query`,
+    only the documents it matches (the metadata is the whole collection's)."""
     coll = db.get_collection(name, codec_options=RAW_CODEC)
     info = await collection_info(db, name)
     indexes = [encode_index_for_dump(spec) for spec in await index_specs(coll)]
@@ -83,8 +121,9 @@ async def dump_collection(
     with open_write(db_dir / f"{name}{METADATA_SUFFIX}", compress=compress) as out:
         out.write(meta.encode())
 
-    total = await coll.estimated_document_count()
-    task = progress.add_task(name, total=total or None, bytes=0) if progress else None
+    if progress is not None and task is None:
+        total = await coll.estimated_document_count()
+        task = progress.add_task(name, total=total or None, bytes=0)
     started = time.perf_counter()
     documents = 0
     written = 0
@@ -93,7 +132,7 @@ async def dump_collection(
     chunk_docs = 0
     with open_write(db_dir / f"{name}{BSON_SUFFIX}", compress=compress) as out:
         # Natural order, as mongodump: a sort would cost the server a pass for nothing.
-        cursor = coll.find({}, batch_size=1000)
+        cursor = coll.find(dict(query or {}), batch_size=1000)
         async for doc in cursor:
             raw = bytes(doc.raw)
             chunk.append(raw)
@@ -112,7 +151,8 @@ async def dump_collection(
             written += chunk_bytes
     if progress is not None and task is not None:
         progress.update(task, completed=documents, total=documents, bytes=written)
-    return CollectionDumpResult(name, documents, written, time.perf_counter() - started)
+    path = str(data_path(db_dir, name, compress=compress))
+    return CollectionDumpResult(name, documents, written, time.perf_counter() - started, path)
 
 
 def _prepare(out_dir: Path, db_name: str, server_version: str) -> Path:
@@ -122,6 +162,27 @@ def _prepare(out_dir: Path, db_name: str, server_version: str) -> Path:
     return db_dir
 
 
+def choose_collections(
+    names: Sequence[str], db_name: str, *, collection: str | None, ns_exclude: Sequence[str]
+) -> list[str]:
+    """The collections --collection and --ns-exclude leave; OpsError when that is none."""
+    excludes = check_patterns("--ns-exclude", ns_exclude)
+    if collection is not None:
+        if collection not in names:
+            raise OpsError(
+                f"--collection {collection!r}: database {db_name!r} has no such collection; "
+                f"collections there: {', '.join(names)}"
+            )
+        names = [collection]
+    chosen = [n for n in names if not any(p.match(f"{db_name}.{n}") for p in excludes)]
+    if not chosen:
+        raise OpsError(
+            f"--ns-exclude {' '.join(ns_exclude)} leaves no collection of {db_name!r} to back "
+            f"up (collections: {', '.join(names)})"
+        )
+    return chosen
+
+
 async def backup(
     uri: str,
     out_dir: Path,
@@ -129,20 +190,88 @@ async def backup(
     db_name: str | None = None,
     compress: bool = False,
     progress: Progress | None = None,
+    parallel: int = DEFAULT_PARALLEL,
+    ns_exclude: Sequence[str] = (),
+    collection: str | None = None,
+    query: str | None = None,
+    dry_run: bool = False,
+    include_users: bool = False,
 ) -> BackupResult:
-    """Dump every collection of one database into `out_dir/<db>/`."""
+    """Dump the collections of one database into `out_dir/<db>/`, `parallel` at a time.
+
+    `collection` keeps one, `ns_exclude` drops `db.coll` patterns, `query` (Extended JSON,
+    needs `collection`) filters its documents; `dry_run` counts what would be written and
+    writes nothing; `include_users` adds the database's users and roles (mongodump's
+    --dumpDbUsersAndRoles layout)."""
+    check_parallel(parallel)
+    if query is not None and collection is None:
+        raise OpsError(
+            "--query needs --collection: a filter applies to one collection (as mongodump's "
+            "--query); add --collection NAME"
+        )
+    query_filter = parse_query(query) if query is not None else None
     name = database_from_uri(uri, db_name)
     client = await connect(uri, role="source")
     try:
         db = client.get_database(name, codec_options=RAW_CODEC)
+        names = choose_collections(
+            await require_collections(client, db, uri, "source"),
+            name,
+            collection=collection,
+            ns_exclude=ns_exclude,
+        )
+        if include_users:
+            await require_users(client, uri, "source")
+        totals: dict[str, int] = {}
+        for coll_name in names:
+            coll = db.get_collection(coll_name)
+            totals[coll_name] = (
+                await coll.count_documents(query_filter)
+                if query_filter is not None
+                else await coll.estimated_document_count()
+            )
+        result = BackupResult(database=name, directory=str(out_dir), dry_run=dry_run, query=query)
+        db_dir = out_dir / name
+        if dry_run:
+            result.collections = [
+                CollectionDumpResult(
+                    n, totals[n], 0, 0.0, str(data_path(db_dir, n, compress=compress))
+                )
+                for n in names
+            ]
+            if include_users:
+                users = await client[name].command("usersInfo", 1)
+                roles = await client[name].command("rolesInfo", 1)
+                result.users = len(users.get("users", []))
+                result.roles = len(roles.get("roles", []))
+            return result
+
         build = await client.admin.command("buildInfo")
         db_dir = _prepare(out_dir, name, str(build.get("version", "unknown")))
-        result = BackupResult(database=name, directory=str(out_dir))
+        # Every row from the start, in name order: the display does not move as they finish.
+        tasks: dict[str, TaskID] = {}
+        if progress is not None:
+            for n in names:
+                tasks[n] = progress.add_task(n, total=totals[n] or None, bytes=0)
         started = time.perf_counter()
-        for coll_name in await require_collections(client, db, uri, "source"):
-            result.collections.append(
-                await dump_collection(db, coll_name, db_dir, compress=compress, progress=progress)
+
+        async def dump_one(coll_name: str) -> CollectionDumpResult:
+            return await dump_collection(
+                db,
+                coll_name,
+                db_dir,
+                compress=compress,
+                progress=progress,
+                task=tasks.get(coll_name),
+                query=query_filter,
             )
+
+        result.collections = await each_collection(
+            names, dump_one, parallel=parallel, name=lambda n: f"{name}.{n}", verb="backup"
+        )
+        if include_users:
+            dumped = await dump_users(client, name, db_dir, compress=compress, uri=uri)
+            result.users, result.roles = dumped.users, dumped.roles
         result.seconds = time.perf_counter() - started
         return result
     finally:

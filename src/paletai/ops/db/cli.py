@@ -19,8 +19,10 @@ from paletai.ops.cli import err as console
 from paletai.ops.db.backup import backup as run_backup
 from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, MaintenanceSwitch, WriteSwitch
 from paletai.ops.db.cutover import cutover as run_cutover
+from paletai.ops.db.namespaces import NamespaceMapper
+from paletai.ops.db.parallel import DEFAULT_PARALLEL
 from paletai.ops.db.progress import collection_progress
-from paletai.ops.db.restore import NamespaceMapper
+from paletai.ops.db.restore import not_empty_error
 from paletai.ops.db.restore import restore as run_restore
 from paletai.ops.db.sync import (
     SyncEngine,
@@ -52,27 +54,105 @@ TargetDbName = Annotated[
 ]
 
 
+Parallel = Annotated[
+    int,
+    typer.Option(
+        "--parallel",
+        min=1,
+        help="Collections at once (as mongorestore's --numParallelCollections).",
+    ),
+]
+NsExclude = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ns-exclude", help="Leave out these namespaces (db.coll, * wildcards; repeatable)."
+    ),
+]
+IncludeUsers = Annotated[
+    bool,
+    typer.Option(
+        "--include-users",
+        help="Also the database's users and roles (mongodump --dumpDbUsersAndRoles layout); "
+        "needs a server with authentication and the backup/restore role.",
+    ),
+]
+
+
 @db_app.command()
 def backup(
     uri: Annotated[str, typer.Option("--uri", help="URI of the database to back up.")],
     out: Annotated[Path, typer.Option("--out", help="Dump directory (created if missing).")],
     db: DbName = None,
     gzip: Annotated[bool, typer.Option("--gzip", help="Compress each file (.gz).")] = False,
+    parallel: Parallel = DEFAULT_PARALLEL,
+    ns_exclude: NsExclude = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", help="Only this collection.")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            help="Only the documents this filter matches (Extended JSON, as mongodump's "
+            "--query; needs --collection).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would be written where; write nothing."),
+    ] = False,
+    include_users: IncludeUsers = False,
     json_out: JsonOut = None,
 ) -> None:
     """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`.
 
-    Stock `mongorestore OUT` reads the result. Example:
+    Stock `mongorestore OUT` reads the result. Examples:
 
     `paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip`
+
+    `paletai db backup --uri "$DB_PATH" --out ./recent --collection games --query
+    '{"created_at": {"$gte": {"$date": "2024-06-01T00:00:00Z"}}}'`
     """
-    with collection_progress() as progress:
-        result = run(run_backup(uri, out, db_name=db, compress=gzip, progress=progress))
+    with collection_progress(quiet=dry_run) as progress:
+        result = run(
+            run_backup(
+                uri,
+                out,
+                db_name=db,
+                compress=gzip,
+                progress=progress,
+                parallel=parallel,
+                ns_exclude=ns_exclude or [],
+                collection=collection,
+                query=query,
+                dry_run=dry_run,
+                include_users=include_users,
+            )
+        )
+    if result.dry_run:
+        console.print(f"dry run, nothing written: the backup of {result.database} would write")
+        for item in result.collections:
+            console.print(
+                f"  {item.path}  {item.documents} documents (+ .metadata.json)", soft_wrap=True
+            )
+        if result.users is not None:
+            console.print(
+                f"  {out / result.database}/$admin.system.users.bson, .roles.bson  "
+                f"{result.users} users, {result.roles} roles"
+            )
+        console.print(
+            f"would back up {result.database}: {len(result.collections)} collections, "
+            f"{result.documents} documents -> {out}",
+            soft_wrap=True,
+        )
+        write_json(json_out, result.to_result())
+        return
     mb = result.bytes / 1e6
     rate = result.documents / result.seconds if result.seconds else 0.0
+    users = f", {result.users} users, {result.roles} roles" if result.users is not None else ""
     console.print(
         f"[green]backed up[/] {result.database}: {len(result.collections)} collections, "
-        f"{result.documents} documents, {mb:.1f} MB in {result.seconds:.1f} s "
+        f"{result.documents} documents{users}, {mb:.1f} MB in {result.seconds:.1f} s "
         f"({rate:.0f} docs/s) -> {out}"
     )
     write_json(json_out, result.to_result())
@@ -93,10 +173,19 @@ def restore(
         list[str] | None,
         typer.Option("--ns-include", help="Only these namespaces (db.coll, * wildcards)."),
     ] = None,
+    ns_exclude: NsExclude = None,
     ns_from: Annotated[
         list[str] | None, typer.Option("--ns-from", help="Rename namespaces: pattern ...")
     ] = None,
     ns_to: Annotated[list[str] | None, typer.Option("--ns-to", help="... to this.")] = None,
+    parallel: Parallel = DEFAULT_PARALLEL,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Say what would be restored into what (drop or not); write nothing."
+        ),
+    ] = False,
+    include_users: IncludeUsers = False,
     json_out: JsonOut = None,
 ) -> None:
     """Restore a dump: plain or gzip, our dumps or stock mongodump's; indexes from metadata.
@@ -105,11 +194,35 @@ def restore(
 
     `paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'`
     """
-    mapper = run(_mapper(ns_include or [], ns_from or [], ns_to or []))
-    with collection_progress() as progress:
+    mapper = run(_mapper(ns_include or [], ns_from or [], ns_to or [], ns_exclude or []))
+    with collection_progress(quiet=dry_run) as progress:
         result = run(
-            run_restore(uri, dir, drop=drop, force=force, mapper=mapper, progress=progress)
+            run_restore(
+                uri,
+                dir,
+                drop=drop,
+                force=force,
+                mapper=mapper,
+                progress=progress,
+                parallel=parallel,
+                dry_run=dry_run,
+                include_users=include_users,
+            )
         )
+    if result.dry_run:
+        console.print(f"dry run, nothing written: the restore of {dir} would do")
+        for item in result.collections:
+            console.print(
+                f"  {item.source_namespace} -> {item.namespace}: {item.action}, "
+                f"{item.documents} documents, {item.indexes} indexes",
+                soft_wrap=True,
+            )
+        if result.users is not None:
+            console.print(f"  users and roles: {result.users} users, {result.roles} roles")
+        write_json(json_out, result.to_result())
+        if result.refused:
+            fail(str(not_empty_error([f"{c.namespace}" for c in result.refused])))
+        return
     for item in result.collections:
         line = (
             f"{item.source_namespace} -> {item.namespace}: {item.inserted} inserted, "
@@ -118,6 +231,8 @@ def restore(
         console.print(("[green]ok[/] " if not item.errors else "[red]errors[/] ") + line)
         for sample in item.error_samples:
             console.print(f"    {sample}")
+    if result.users is not None:
+        console.print(f"[green]ok[/] users and roles: {result.users} users, {result.roles} roles")
     console.print(
         f"restored {result.total('inserted')} documents in {result.seconds:.1f} s "
         f"({result.total('duplicates')} duplicates)"
@@ -127,8 +242,10 @@ def restore(
         raise typer.Exit(1)
 
 
-async def _mapper(include: list[str], ns_from: list[str], ns_to: list[str]) -> NamespaceMapper:
-    return NamespaceMapper(include, ns_from, ns_to)
+async def _mapper(
+    include: list[str], ns_from: list[str], ns_to: list[str], exclude: list[str]
+) -> NamespaceMapper:
+    return NamespaceMapper(include, ns_from, ns_to, exclude=exclude)
 
 
 def print_verify(report: VerifyReport) -> None:

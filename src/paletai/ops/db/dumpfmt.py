@@ -4,6 +4,9 @@
     DIR/<db>/<coll>.bson[.gz]                BSON documents back to back
     DIR/<db>/<coll>.metadata.json[.gz]       canonical Extended JSON v2: options, indexes, uuid,
                                              collectionName, type
+    DIR/<db>/$admin.system.users.bson[.gz]   with --include-users (mongodump --db X
+    DIR/<db>/$admin.system.roles.bson[.gz]   --dumpDbUsersAndRoles): admin.system.users/roles
+    DIR/<db>/$admin.system.version.bson[.gz] documents of <db>, and the auth schema version
 
 Readers accept both plain and gzip files, and metadata with legacy (plain JSON) numbers.
 """
@@ -30,6 +33,11 @@ PRELUDE = "prelude.json"
 BSON_SUFFIX = ".bson"
 METADATA_SUFFIX = ".metadata.json"
 MAX_BSON_SIZE = 16 * 1024 * 1024 + 16 * 1024  # 16 MB plus mongod's internal slack
+# Users and roles of one database, named as mongodump names them (never restored as collections).
+AUTH_PREFIX = "$admin."
+USERS_FILE = "$admin.system.users"
+ROLES_FILE = "$admin.system.roles"
+AUTH_VERSION_FILE = "$admin.system.version"
 
 
 def metadata_json(
@@ -137,7 +145,7 @@ def _scan_db_dir(db_dir: Path) -> list[DumpedCollection]:
             item.data_path = path
     collections = []
     for item in found.values():
-        if item.name.startswith("system."):
+        if item.name.startswith(("system.", AUTH_PREFIX)):
             continue
         if item.metadata_path is not None:
             meta = read_json_file(item.metadata_path)
@@ -169,6 +177,39 @@ def read_dump(directory: Path) -> list[DumpedCollection]:
             "and <collection>.metadata.json files (as mongodump writes them)"
         )
     return collections
+
+
+@dataclass
+class DumpedAuth:
+    """The users and roles files a dump holds for one database (either may be absent)."""
+
+    db: str
+    users: Path | None
+    roles: Path | None
+
+
+def _data_file(db_dir: Path, stem: str) -> Path | None:
+    for name in (stem + BSON_SUFFIX, stem + BSON_SUFFIX + ".gz"):
+        if (db_dir / name).is_file():
+            return db_dir / name
+    return None
+
+
+def read_dumped_auth(directory: Path) -> list[DumpedAuth]:
+    """The databases of a dump (or of one database's folder) that carry users or roles."""
+    found = []
+    for db_dir in [directory, *(p for p in sorted(directory.iterdir()) if p.is_dir())]:
+        users, roles = _data_file(db_dir, USERS_FILE), _data_file(db_dir, ROLES_FILE)
+        if users or roles:
+            found.append(DumpedAuth(db_dir.name, users, roles))
+    return found
+
+
+def count_documents(path: Path) -> int:
+    """How many documents a .bson or .bson.gz file holds (reads gzip files through)."""
+    if not path.name.endswith(".gz"):
+        return count_bson_file(path)[0]
+    return sum(1 for _ in read_raw_documents(path))
 
 
 def count_bson_file(path: Path) -> tuple[int, int]:

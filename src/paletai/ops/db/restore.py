@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from paletai.ops.db.common import (
     RAW_CODEC,
+    RawClient,
     RawCollection,
     RawDatabase,
     connect,
     create_indexes,
 )
-from paletai.ops.db.dumpfmt import DumpedCollection, count_bson_file, read_dump, read_raw_documents
+from paletai.ops.db.dumpfmt import (
+    DumpedAuth,
+    DumpedCollection,
+    count_bson_file,
+    count_documents,
+    read_dump,
+    read_dumped_auth,
+    read_raw_documents,
+)
+from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
+from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
+from paletai.ops.db.users import count_dumped, require_users, restore_users
 from paletai.ops.errors import OpsError
 from paletai.ops.results import DbRestoreResult
 
@@ -29,6 +39,7 @@ MAX_BATCH_DOCS = 1000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 IN_FLIGHT_BATCHES = 2
 DUPLICATE_KEY = 11000
+REFUSED = "refused (not empty)"
 
 
 @dataclass
@@ -43,75 +54,32 @@ class CollectionRestoreResult:
     bytes: int = 0
     seconds: float = 0.0
     error_samples: list[str] = field(default_factory=list)
+    # With --dry-run: "create", "drop and restore", "merge" or "refused (not empty)".
+    action: str | None = None
 
 
 @dataclass
 class RestoreResult:
     collections: list[CollectionRestoreResult] = field(default_factory=list)
     seconds: float = 0.0
+    dry_run: bool = False
+    users: int | None = None  # with --include-users
+    roles: int | None = None
 
     @property
     def ok(self) -> bool:
         return all(c.errors == 0 for c in self.collections)
+
+    @property
+    def refused(self) -> list[CollectionRestoreResult]:
+        """Collections a dry run found not empty (the restore would refuse them)."""
+        return [c for c in self.collections if c.action == REFUSED]
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(c, attr)) for c in self.collections)
 
     def to_result(self) -> DbRestoreResult:
         return DbRestoreResult.model_validate({**asdict(self), "ok": self.ok})
-
-
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """mongorestore namespace patterns: `*` and `$name$` match any run of characters."""
-    parts = re.split(r"(\*|\$[A-Za-z_][A-Za-z0-9_]*\$)", pattern)
-    regex = "".join(
-        "(.*)"
-        if p == "*" or (p.startswith("$") and p.endswith("$") and len(p) > 1)
-        else re.escape(p)
-        for p in parts
-    )
-    return re.compile(f"^{regex}$")
-
-
-class NamespaceMapper:
-    """--ns-include and --ns-from/--ns-to, as mongorestore's --nsInclude/--nsFrom/--nsTo."""
-
-    def __init__(
-        self,
-        include: Sequence[str] = (),
-        ns_from: Sequence[str] = (),
-        ns_to: Sequence[str] = (),
-    ) -> None:
-        if len(ns_from) != len(ns_to):
-            raise OpsError("--ns-from and --ns-to must be given in pairs")
-        self.include = [_pattern_regex(p) for p in include]
-        self.renames: list[tuple[re.Pattern[str], list[str]]] = []
-        for src, dst in zip(ns_from, ns_to, strict=True):
-            regex = _pattern_regex(src)
-            holes = re.split(r"\*|\$[A-Za-z_][A-Za-z0-9_]*\$", dst)
-            if len(holes) - 1 != regex.groups:
-                raise OpsError(f"--ns-to {dst!r} must have as many wildcards as --ns-from {src!r}")
-            self.renames.append((regex, holes))
-
-    def map(self, namespace: str) -> str | None:
-        """The target namespace, or None when the namespace is not included."""
-        if self.include and not any(p.match(namespace) for p in self.include):
-            return None
-        for regex, holes in self.renames:
-            match = regex.match(namespace)
-            if match:
-                out = holes[0]
-                for group, tail in zip(match.groups(), holes[1:], strict=True):
-                    out += group + tail
-                return out
-        return namespace
-
-
-def split_namespace(namespace: str) -> tuple[str, str]:
-    db, sep, coll = namespace.partition(".")
-    if not sep or not db or not coll:
-        raise OpsError(f"namespace {namespace!r} is not <database>.<collection>")
-    return db, coll
 
 
 async def _insert_batch(
@@ -149,16 +117,14 @@ async def restore_collection(
     result: CollectionRestoreResult,
     *,
     progress: Progress | None = None,
+    task: TaskID | None = None,
 ) -> None:
     """Insert a dumped collection's documents in unordered batches, then build its indexes."""
     coll = db.get_collection(target_name, codec_options=RAW_CODEC)
     await _ensure_collection(db, target_name, dumped.options)
-    total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
-    task = (
-        progress.add_task(result.namespace, total=total if total >= 0 else None, bytes=0)
-        if progress
-        else None
-    )
+    if progress is not None and task is None:
+        total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
+        task = progress.add_task(result.namespace, total=total if total >= 0 else None, bytes=0)
     started = time.perf_counter()
     in_flight: list[asyncio.Task[None]] = []
     batch: list[RawBSONDocument] = []
@@ -198,6 +164,52 @@ async def restore_collection(
         progress.update(task, completed=done, total=done, bytes=result.bytes)
 
 
+def not_empty_error(busy: list[str]) -> OpsError:
+    return OpsError(
+        "the target is not empty: "
+        + ", ".join(busy)
+        + ". Use --drop to replace these collections, or --force to merge into them "
+        "(existing _ids are kept and counted as duplicates)."
+    )
+
+
+async def _existing_counts(client: RawClient, targets: list[str]) -> dict[str, int]:
+    """Documents in each target namespace that exists. Counts only collections that are
+    there: on the embedded stand-in `count` creates the collection it counts, and a check
+    (or a dry run) must leave the target as it found it."""
+    present: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for target in targets:
+        db_name, coll_name = split_namespace(target)
+        if db_name not in present:
+            present[db_name] = set(await client[db_name].list_collection_names())
+        if coll_name in present[db_name]:
+            counts[target] = await client[db_name][coll_name].estimated_document_count()
+    return counts
+
+
+def _auth_target(auths: list[DumpedAuth], mapper: NamespaceMapper, dump_dir: Path) -> DumpedAuth:
+    """The one database whose users and roles --include-users restores."""
+    if not auths:
+        raise OpsError(
+            f"--include-users: the dump in {dump_dir} holds no users or roles "
+            "($admin.system.users.bson / $admin.system.roles.bson); back up with --include-users"
+        )
+    if len(auths) > 1:
+        raise OpsError(
+            "--include-users: the dump holds users of several databases ("
+            + ", ".join(a.db for a in auths)
+            + "); restore one at a time with --ns-include 'DB.*'"
+        )
+    if mapper.renames_any:
+        # A user's _id and db name its database: renamed, they would describe another one.
+        raise OpsError(
+            "--include-users cannot be combined with --ns-from/--ns-to (users and roles are "
+            "defined on their database's name); restore them without renaming"
+        )
+    return auths[0]
+
+
 async def restore(
     uri: str,
     dump_dir: Path,
@@ -206,8 +218,15 @@ async def restore(
     force: bool = False,
     mapper: NamespaceMapper | None = None,
     progress: Progress | None = None,
+    parallel: int = DEFAULT_PARALLEL,
+    dry_run: bool = False,
+    include_users: bool = False,
 ) -> RestoreResult:
-    """Restore every (included) collection of a dump; refuses non-empty targets unless asked."""
+    """Restore every (included) collection of a dump, `parallel` at a time; refuses non-empty
+    targets unless asked. `dry_run` says what would go where and writes nothing;
+    `include_users` also restores the dumped users and roles (as mongorestore
+    --restoreDbUsersAndRoles)."""
+    check_parallel(parallel)
     mapper = mapper or NamespaceMapper()
     plan: list[tuple[str, DumpedCollection]] = []
     for dumped in read_dump(dump_dir):
@@ -216,32 +235,77 @@ async def restore(
             plan.append((target, dumped))
     if not plan:
         raise OpsError(f"no collection of the dump in {dump_dir} matches the namespace filter")
+    auth = _auth_target(read_dumped_auth(dump_dir), mapper, dump_dir) if include_users else None
     client = await connect(uri, role="target")
     try:
-        if not drop:
-            busy = []
-            for target, _ in plan:
-                db_name, coll_name = split_namespace(target)
-                count = await client[db_name][coll_name].estimated_document_count()
-                if count:
-                    busy.append(f"{target} ({count} documents)")
-            if busy and not force:
-                raise OpsError(
-                    "the target is not empty: "
-                    + ", ".join(busy)
-                    + ". Use --drop to replace these collections, or --force to merge into them "
-                    "(existing _ids are kept and counted as duplicates)."
+        if include_users:
+            await require_users(client, uri, "target")
+        existing = await _existing_counts(client, [target for target, _ in plan])
+        busy = [f"{t} ({n} documents)" for t, n in existing.items() if n]
+        if busy and not (drop or force or dry_run):
+            raise not_empty_error(busy)
+        result = RestoreResult(dry_run=dry_run)
+        if dry_run:
+            for target, dumped in plan:
+                count = existing.get(target, 0)
+                if drop and target in existing:
+                    action = "drop and restore"
+                elif count:
+                    action = "merge" if force else REFUSED
+                else:
+                    action = "create" if target not in existing else "restore into empty"
+                documents = count_documents(dumped.data_path) if dumped.data_path else 0
+                result.collections.append(
+                    CollectionRestoreResult(
+                        namespace=target,
+                        source_namespace=dumped.namespace,
+                        documents=documents,
+                        indexes=sum(1 for ix in dumped.indexes if list(ix["key"]) != ["_id"]),
+                        bytes=dumped.size_bytes,
+                        action=action,
+                    )
                 )
-        result = RestoreResult()
+            if auth is not None:
+                counted = count_dumped(auth)
+                result.users, result.roles = counted.users, counted.roles
+            return result
+
         started = time.perf_counter()
-        for target, dumped in plan:
+        items = [
+            CollectionRestoreResult(namespace=target, source_namespace=dumped.namespace)
+            for target, dumped in plan
+        ]
+        tasks: dict[str, TaskID] = {}
+        if progress is not None:
+            # Every row from the start, in plan order (a gzip file's count is not known).
+            for item, (_, dumped) in zip(items, plan, strict=True):
+                total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
+                tasks[item.namespace] = progress.add_task(
+                    item.namespace, total=total if total >= 0 else None, bytes=0
+                )
+
+        async def restore_one(index: int) -> CollectionRestoreResult:
+            target, dumped = plan[index]
+            item = items[index]
             db_name, coll_name = split_namespace(target)
             db = client.get_database(db_name, codec_options=RAW_CODEC)
             if drop:
                 await db.drop_collection(coll_name)
-            item = CollectionRestoreResult(namespace=target, source_namespace=dumped.namespace)
-            result.collections.append(item)
-            await restore_collection(db, coll_name, dumped, item, progress=progress)
+            await restore_collection(
+                db, coll_name, dumped, item, progress=progress, task=tasks.get(target)
+            )
+            return item
+
+        result.collections = await each_collection(
+            range(len(plan)),
+            restore_one,
+            parallel=parallel,
+            name=lambda index: plan[index][0],
+            verb="restore",
+        )
+        if auth is not None:
+            restored = await restore_users(client, auth, auth.db, drop=drop)
+            result.users, result.roles = restored.users, restored.roles
         result.seconds = time.perf_counter() - started
         return result
     finally:
