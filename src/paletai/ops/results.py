@@ -353,6 +353,33 @@ class SettingsApplyResult(CheckResult):
     az_argv: list[str] | None = _absent_when_none()
 
 
+class DeployVerifyResult(CheckResult):
+    """`deploy verify`: target is the resource group; the checks are names.INFRA_*, ALERT_*,
+    COST_*, SECURITY_*."""
+
+    command: Literal["deploy verify"] = "deploy verify"
+    app: str | None = _absent_when_none()
+    expected_sku: str = "B1"
+    plan_sku: str | None = _absent_when_none()
+    default_host_name: str | None = _absent_when_none()
+
+
+class DeployDomainResult(CheckResult):
+    """`deploy domain add`: target is the host; names.DOMAIN_* then the `migrate dns` checks."""
+
+    command: Literal["deploy domain add"] = "deploy domain add"
+    app: str
+    resource_group: str
+    default_host_name: str | None = _absent_when_none()
+    thumbprint: str | None = _absent_when_none()
+    dry_run: bool = False
+    cname_chain: list[str] | None = _absent_when_none()
+    note: str | None = _absent_when_none()
+    host_addresses: list[str] | None = _absent_when_none()
+    target_addresses: list[str] | None = _absent_when_none()
+    url: str | None = _absent_when_none()
+
+
 # ---------------------------------------------------------------------------------------------
 # migrate rehearse
 
@@ -413,6 +440,8 @@ AnyResult = Annotated[
     | SettingsExportResult
     | SettingsDiffResult
     | SettingsApplyResult
+    | DeployVerifyResult
+    | DeployDomainResult
     | RehearseResult,
     Field(discriminator="command"),
 ]
@@ -428,6 +457,8 @@ CHECK_MODELS: dict[str, type[CheckResult]] = {
         SettingsExportResult,
         SettingsDiffResult,
         SettingsApplyResult,
+        DeployVerifyResult,
+        DeployDomainResult,
     )
 }
 MODELS: dict[str, type[OpsResult]] = {

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from paletai.ops.azure.deploy_cli import deploy_app
 from paletai.ops.azure.settings_cli import settings_app
+from tests.ops.azure.test_verify import verify_command_lines
 
 REPO = Path(__file__).resolve().parents[3]
 REAL_AZ = REPO / "tools" / "bin" / "az"
@@ -89,6 +90,9 @@ def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     lines += _dry_run("stop-old", "--name", "emailgeniebackend", "-g", "huddleup")
     lines += _dry_run("start", "--name", "emailgeniebackend", "-g", "huddleup")
     lines += _settings_dry_run(monkeypatch)
+    domain = ["domain", "add", "api.paletai.com", "--app", "paletai-new", "-g", "rg-paletai-prod"]
+    lines += _dry_run(*domain, "--subscription", "sub-1")
+    lines += verify_command_lines()  # read-only: recorded from a run against the fake az
     return lines
 
 

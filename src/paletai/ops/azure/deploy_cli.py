@@ -7,13 +7,17 @@ Examples (the checklist's Phases 1, 2 and 7):
     paletai deploy package --out deploy.zip
     paletai deploy app --name paletai-abc123 --resource-group rg-paletai-prod --zip deploy.zip
     paletai deploy stop-old --name emailgeniebackend --resource-group huddleup
+    paletai deploy verify --resource-group rg-paletai-prod --json results/deploy-verify.json
+    paletai deploy domain add api.paletai.com --app paletai-abc123 -g rg-paletai-prod
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -24,12 +28,23 @@ from rich.table import Table
 
 from paletai.ops.azure import deploy as ops
 from paletai.ops.azure.az import AzCli, DeployError
-from paletai.ops.cli import fail
+from paletai.ops.azure.domain import DomainRefused, DomainRequest, add_domain, default_host_name
+from paletai.ops.azure.verify import (
+    Verifier,
+    VerifyOptions,
+    VerifyUsageError,
+    not_signed_in,
+    one_line,
+)
+from paletai.ops.checks.dns import DnsOptions, run_dns
+from paletai.ops.checks.phase4 import CheckReport, print_check
+from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
 deploy_app = typer.Typer(
     rich_markup_mode="markdown",
     help="Deploy to Azure App Service with the az CLI: infrastructure (Bicep), the ZIP package, "
-    "the app; stop or start an app (Phase 7, rollback).",
+    "the app; verify what is deployed; add a custom domain; stop or start an app (Phase 7, "
+    "rollback).",
     no_args_is_help=True,
 )
 
@@ -62,6 +77,16 @@ def _az(subscription: str | None, redact: tuple[str, ...] = (), *, dry_run: bool
         return AzCli.locate(subscription, redact, dry_run=dry_run)
     except DeployError as exc:
         fail(str(exc), 1)
+
+
+def _az_failed(exc: DeployError) -> str:
+    """An az failure as the one line an operator reads: signing in, or az's own error."""
+    if not_signed_in(exc):
+        return (
+            "az is not signed in; run `az login --tenant TENANT_ID`, then "
+            "`az account set --subscription SUBSCRIPTION_ID` (or pass --subscription)"
+        )
+    return one_line(exc)
 
 
 @deploy_app.command("infra")
@@ -235,3 +260,121 @@ def start(
 ) -> None:
     """Rollback: start an app service again (the old one, after `stop-old`)."""
     _change_state("start", name, resource_group, subscription, yes, dry_run)
+
+
+@deploy_app.command("verify")
+def verify(
+    resource_group: ResourceGroup,
+    app_name: Annotated[
+        str | None,
+        typer.Option("--app", help="The web app (default: the only web app in the group)."),
+    ] = None,
+    subscription: Subscription = None,
+    sku: Annotated[
+        str, typer.Option("--sku", help="The App Service Plan SKU expected (the checklist: B1).")
+    ] = "B1",
+    container: Annotated[
+        str, typer.Option("--container", help="Blob container of the cover images.")
+    ] = "game-images",
+    budget: Annotated[
+        float,
+        typer.Option("--budget", min=1, help="Monthly budget expected (the checklist: 50)."),
+    ] = 50.0,
+    json_out: JsonOut = None,
+) -> None:
+    """Phase 1 "Verify Infrastructure", and the post-migration resources, one line each.
+
+    Reads back (az, read-only) what `deploy infra` creates: the resource group; the plan and its
+    SKU; the web app Running, HTTPS only, health check path /health; the storage account and
+    its container with public blob read; Application Insights and its connection string on the
+    app; the action group, the metric alerts (5xx, response time, availability, CPU, memory,
+    disk) and the availability test; the budget and its 80 %/100 % notifications; the managed
+    identity and its Storage Blob Data Contributor role; CORS and IP restrictions. A missing
+    resource fails its line and says what to run. Exit 1 unless every line passes. Example:
+
+        paletai deploy verify -g rg-paletai-prod --json results/deploy-verify.json
+    """
+    az = _az(subscription)
+    report = CheckReport("deploy verify", resource_group, echo=lambda c: print_check(console, c))
+    report.extra["expected_sku"] = sku
+    options = VerifyOptions(resource_group, app_name, sku, container, budget)
+    console.print(f"Phase 1: what is deployed in [bold]{escape(resource_group)}[/bold]?")
+    try:
+        Verifier(az, options, report).run()
+    except VerifyUsageError as exc:
+        fail(str(exc), 2)
+    except DeployError as exc:
+        fail(_az_failed(exc), 1)
+    finish_checks(report, json_out)
+
+
+domain_app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="A custom domain on the new app (Phase 5): host name, managed certificate, binding.",
+    no_args_is_help=True,
+)
+deploy_app.add_typer(domain_app, name="domain")
+
+
+@domain_app.callback()
+def domain() -> None:
+    """Custom domains of a web app."""
+
+
+@domain_app.command("add")
+def domain_add(
+    host: Annotated[str, typer.Argument(help="The custom domain, e.g. api.paletai.com.")],
+    app_name: Annotated[str, typer.Option("--app", help="The new web app.")],
+    resource_group: ResourceGroup,
+    subscription: Subscription = None,
+    resolver: Annotated[
+        str | None, typer.Option(help="Nameserver IP to ask for the CNAME (default: the system's).")
+    ] = None,
+    insecure_http: Annotated[
+        bool, typer.Option("--insecure-http", hidden=True, help="GET http:// (tests).")
+    ] = False,
+    port: Annotated[int | None, typer.Option(hidden=True, help="Port of the GET (tests).")] = None,
+    dry_run: DryRun = False,
+    json_out: JsonOut = None,
+) -> None:
+    """Phase 5: add HOST to the app, with a free managed certificate, then check DNS and HTTPS.
+
+    Runs `az webapp config hostname add`, `az webapp config ssl create --hostname HOST` and
+    `az webapp config ssl bind --ssl-type SNI`, then the checks of `paletai migrate dns HOST
+    --expect APP'S HOST NAME` (CNAME, then GET https://HOST/health with the certificate
+    checked). Azure accepts HOST only once its CNAME points at the app: without it, this says
+    which record to create. Example:
+
+        paletai deploy domain add api.paletai.com --app paletai-abc123 -g rg-paletai-prod
+    """
+    request = DomainRequest(host.strip().rstrip(".").lower(), app_name, resource_group)
+    if not request.host or "." not in request.host or "/" in request.host:
+        fail(f"{host!r} is not a host name; give one like api.paletai.com", 2)
+    az = _az(subscription, dry_run=dry_run)
+    report = CheckReport("deploy domain add", request.host)
+    report.echo = lambda c: print_check(console, c)
+    report.extra.update(app=app_name, resource_group=resource_group, dry_run=dry_run)
+    started = time.perf_counter()
+    try:
+        target = default_host_name(az, request)
+        report.extra["default_host_name"] = target
+        done, thumbprint = add_domain(az, request, report, target)
+    except DomainRefused as exc:
+        fail(str(exc), 1)
+    except DeployError as exc:
+        fail(_az_failed(exc), 1)
+    if dry_run:
+        return
+    if thumbprint:
+        report.extra["thumbprint"] = thumbprint
+    if done:
+        options = DnsOptions(
+            host=request.host,
+            expect=target,
+            resolver=resolver,
+            insecure_http=insecure_http,
+            port=port,
+        )
+        asyncio.run(run_dns(options, report))
+    report.seconds = time.perf_counter() - started
+    finish_checks(report, json_out)

@@ -39,3 +39,34 @@ CLEANUP_GAMES = "cleanup: delete the test games"
 
 # settings export | diff | apply: SETTINGS_VALID is followed by " (FILE)".
 SETTINGS_VALID = "settings valid"
+
+# deploy verify (Phase 1 "Verify Infrastructure" and the post-migration sections)
+INFRA_GROUP = "infra: resource group"
+INFRA_PLAN = "infra: app service plan"
+INFRA_APP = "infra: web app running"
+INFRA_STORAGE = "infra: storage account"
+INFRA_CONTAINER = "infra: container public"
+INFRA_INSIGHTS = "infra: application insights"
+INFRA_INSIGHTS_SETTING = "infra: insights connection string"
+INFRA_HEALTH_CHECK = "infra: health check path"
+ALERT_ACTION_GROUP = "alerts: action group"
+ALERT_PREFIX = "alert: "  # + what it watches
+ALERT_HTTP_5XX = ALERT_PREFIX + "http 5xx"
+ALERT_RESPONSE_TIME = ALERT_PREFIX + "response time"
+ALERT_AVAILABILITY = ALERT_PREFIX + "availability"
+ALERT_CPU = ALERT_PREFIX + "cpu"
+ALERT_MEMORY = ALERT_PREFIX + "memory"
+ALERT_DISK = ALERT_PREFIX + "disk"
+ALERT_WEB_TEST = "alerts: availability test"
+COST_BUDGET = "cost: budget"
+COST_BUDGET_NOTIFICATIONS = "cost: budget notifications"
+SECURITY_HTTPS_ONLY = "security: https only"
+SECURITY_IDENTITY = "security: managed identity"
+SECURITY_BLOB_ROLE = "security: blob data role"
+SECURITY_CORS = "security: cors"
+SECURITY_IP_RESTRICTIONS = "security: ip restrictions"
+
+# deploy domain add (Phase 5), followed by the DNS_* and HTTP_ANSWERS_ON_HOST checks above.
+DOMAIN_HOSTNAME = "domain: hostname added"
+DOMAIN_CERTIFICATE = "domain: managed certificate"
+DOMAIN_BINDING = "domain: SNI binding"
