@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,16 +13,25 @@ from typer.testing import CliRunner
 
 from paletai.ops.checks import dns as migrate_dns
 from paletai.ops.checks.cli import migrate_app
+from tests.fixtures.dns_server import LocalDns, local_dns
 from tests.process_helpers import ServerProcess
 
 runner = CliRunner()
 
 
+@pytest.fixture
+def dns_server() -> Iterator[LocalDns]:
+    with local_dns() as server:
+        yield server
+
+
 @pytest.fixture(autouse=True)
-def no_dnspython(monkeypatch: pytest.MonkeyPatch) -> None:
-    """dnspython may be installed (email-validator brings it); its CNAME query would leave the
-    machine, so the tests use the address comparison unless they install a fake."""
-    monkeypatch.setattr(migrate_dns, "_dnspython", lambda: None)
+def queries_stay_local(monkeypatch: pytest.MonkeyPatch, dns_server: LocalDns) -> None:
+    """CNAME queries without --resolver go to the local server, never leave the machine."""
+    real = migrate_dns.cname_chain
+    monkeypatch.setattr(
+        migrate_dns, "cname_chain", lambda host, ns: real(host, ns or dns_server.address)
+    )
 
 
 def run_dns(tmp_path: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
@@ -51,7 +60,8 @@ def test_localhost_points_at_127_0_0_1_and_the_app_answers(
     assert "127.0.0.1" in report["host_addresses"]
     assert report["url"] == f"http://localhost:{paletai_server.port}/health"
     assert "version 0.1.0" in report["checks"][2]["detail"]
-    assert "no dnspython: compared addresses" in output
+    assert "no CNAME to it: compared addresses" in output
+    assert report["cname_chain"] == ["localhost"]
 
 
 def test_a_host_that_points_elsewhere_fails(tmp_path: Path) -> None:
@@ -99,24 +109,14 @@ def test_an_unresolvable_host_fails_at_resolution(
     assert "cannot resolve api.paletai.test: Name or service not known" in output
 
 
-def test_with_dnspython_the_cname_chain_is_followed(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paletai_server: ServerProcess
+def test_the_cname_chain_is_read_from_the_nameserver_given(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    paletai_server: ServerProcess,
+    dns_server: LocalDns,
 ) -> None:
-    """A fake dns.resolver: api.paletai.test -> new-app.azurewebsites.net. (no queries sent)."""
-    records = {"api.paletai.test": "new-app.azurewebsites.net."}
-    asked: list[tuple[str, str]] = []
-
-    class Resolver:
-        def __init__(self, configure: bool = True) -> None:
-            self.nameservers: list[str] = []
-
-        def resolve(self, name: str, kind: str) -> list[SimpleNamespace]:
-            asked.append((name, kind))
-            if name not in records:
-                raise LookupError("NoAnswer")
-            return [SimpleNamespace(target=records[name])]
-
-    monkeypatch.setattr(migrate_dns, "_dnspython", lambda: SimpleNamespace(Resolver=Resolver))
+    """api.paletai.test -> new-app.azurewebsites.net., served by a real (local) DNS server."""
+    dns_server.records["api.paletai.test"] = "new-app.azurewebsites.net."
     real = socket.getaddrinfo
     monkeypatch.setattr(
         migrate_dns.socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1", *a, **k)
@@ -127,7 +127,7 @@ def test_with_dnspython_the_cname_chain_is_followed(
         "--expect",
         "NEW-APP.azurewebsites.net",
         "--resolver",
-        "127.0.0.1",
+        dns_server.address,
         "--insecure-http",
         "--port",
         str(paletai_server.port),
@@ -136,4 +136,11 @@ def test_with_dnspython_the_cname_chain_is_followed(
     assert report["checks"][1]["ok"]
     assert report["checks"][1]["detail"] == ("CNAME api.paletai.test -> new-app.azurewebsites.net")
     assert report["cname_chain"] == ["api.paletai.test", "new-app.azurewebsites.net"]
-    assert asked[0] == ("api.paletai.test", "CNAME")
+    assert dns_server.asked[0] == ("api.paletai.test", "CNAME")
+
+
+@pytest.mark.parametrize("resolver", ["dns.example.net", "127.0.0.1:99999", "[::1"])
+def test_a_resolver_that_is_not_an_address_is_a_usage_error(tmp_path: Path, resolver: str) -> None:
+    code, output, _ = run_dns(tmp_path, "api.paletai.test", "--expect", "x", "--resolver", resolver)
+    assert code == 2
+    assert "--resolver takes IP or IP:PORT" in output

@@ -36,7 +36,7 @@ from paletai.ops.azure.verify import (
     not_signed_in,
     one_line,
 )
-from paletai.ops.checks.dns import DnsOptions, run_dns
+from paletai.ops.checks.dns import DnsOptions, resolver_problem, run_dns
 from paletai.ops.checks.phase4 import CheckReport, print_check
 from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
@@ -328,7 +328,8 @@ def domain_add(
     resource_group: ResourceGroup,
     subscription: Subscription = None,
     resolver: Annotated[
-        str | None, typer.Option(help="Nameserver IP to ask for the CNAME (default: the system's).")
+        str | None,
+        typer.Option(help="Nameserver for the CNAME query: IP or IP:PORT (default: the system's)."),
     ] = None,
     insecure_http: Annotated[
         bool, typer.Option("--insecure-http", hidden=True, help="GET http:// (tests).")
@@ -350,6 +351,9 @@ def domain_add(
     request = DomainRequest(host.strip().rstrip(".").lower(), app_name, resource_group)
     if not request.host or "." not in request.host or "/" in request.host:
         fail(f"{host!r} is not a host name; give one like api.paletai.com", 2)
+    problem = resolver_problem(resolver)
+    if problem:
+        fail(problem, 2)
     az = _az(subscription, dry_run=dry_run)
     report = CheckReport("deploy domain add", request.host)
     report.echo = lambda c: print_check(console, c)

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from paletai.ops.checks.api import normalise_base_url
-from paletai.ops.checks.dns import DnsOptions, run_dns
+from paletai.ops.checks.dns import DnsOptions, resolver_problem, run_dns
 from paletai.ops.checks.load import AVERAGE_LIMIT_SECONDS, LoadOptions, run_load
 from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
@@ -23,7 +23,7 @@ from paletai.ops.checks.phase4 import (
     print_check,
     run_phase4,
 )
-from paletai.ops.cli import JsonOut, console, finish_checks
+from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
 migrate_app = typer.Typer(
     help=(
@@ -194,7 +194,7 @@ def dns(
     url_path: Annotated[str, typer.Option(help="Path to GET on HOST.")] = "/health",
     resolver: Annotated[
         str | None,
-        typer.Option(help="Nameserver IP to ask for the CNAME (needs dnspython installed)."),
+        typer.Option(help="Nameserver for the CNAME query: IP or IP:PORT (default: the system's)."),
     ] = None,
     insecure_http: Annotated[
         bool,
@@ -209,8 +209,8 @@ def dns(
 ) -> None:
     """Phase 5, "Verify DNS Propagation": HOST points at the new app, which answers there.
 
-    Resolves HOST; with dnspython installed reads its CNAME chain and looks for --expect in it,
-    otherwise (or for an A record) resolves HOST and --expect to addresses and compares them.
+    Resolves HOST, reads its CNAME chain and looks for --expect in it; when the chain does not
+    lead there (an A record), resolves HOST and --expect to addresses and compares them.
     Then GETs https://HOST/health (certificate checked) and, with --expect-version, checks that
     the version is the new one. Run it again until it passes: DNS caches hold the old answer for
     up to the old TTL.
@@ -219,6 +219,9 @@ def dns(
 
         paletai migrate dns api.paletai.com --expect NEW_APP.azurewebsites.net
     """
+    problem = resolver_problem(resolver)
+    if problem:
+        fail(problem)
     options = DnsOptions(
         host=host,
         expect=expect,

@@ -1,19 +1,21 @@
 """The checklist's Phase 5 "Verify DNS Propagation": does HOST point at the new app, and does the
 new app answer there (with a working certificate)?
 
-The CNAME is read with dnspython when it is importable (it is not a dependency); otherwise HOST
-and TARGET are resolved to addresses with the system resolver and the address sets compared.
+HOST's CNAME chain is read with dnspython (from the system's nameservers, or the one given);
+when it does not lead to TARGET (an A record, or a flattened apex), HOST and TARGET are resolved
+to addresses with the system resolver and the address sets compared.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
 
+import dns.exception
+import dns.resolver
 import httpx
 
 from paletai.ops.checks import names
@@ -35,12 +37,33 @@ class DnsOptions:
     timeout: float = 10.0
 
 
-def _dnspython() -> Any | None:
-    """dns.resolver if dnspython is installed, else None."""
-    try:
-        return importlib.import_module("dns.resolver")
-    except ImportError:
+def parse_nameserver(spec: str) -> tuple[str, int]:
+    """`IP`, `IP:PORT` or `[IPv6]:PORT` -> (ip, port); ValueError with what is expected."""
+    text, port = spec.strip(), 53
+    if text.startswith("["):
+        text, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise ValueError("no closing ]")
+        if rest:
+            port = int(rest.removeprefix(":"))
+    elif text.count(":") == 1:
+        text, _, number = text.partition(":")
+        port = int(number)
+    ipaddress.ip_address(text)  # a name here would need a resolver to find the resolver
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    return text, port
+
+
+def resolver_problem(spec: str | None) -> str | None:
+    """Why `--resolver SPEC` cannot be used (one line for the operator), or None."""
+    if spec is None:
         return None
+    try:
+        parse_nameserver(spec)
+    except ValueError as exc:
+        return f"--resolver takes IP or IP:PORT ([IPv6]:PORT), got {spec!r} ({exc})"
+    return None
 
 
 def resolve_addresses(host: str) -> set[str]:
@@ -56,19 +79,20 @@ def _bare(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
-def cname_chain(host: str, nameserver: str | None) -> list[str] | None:
-    """HOST's CNAME chain ([host, alias, ...]) via dnspython; None without dnspython."""
-    resolver_module = _dnspython()
-    if resolver_module is None:
-        return None
-    resolver = resolver_module.Resolver(configure=nameserver is None)
+def cname_chain(host: str, nameserver: str | None) -> list[str]:
+    """HOST's CNAME chain ([host, alias, ...]), asking `nameserver` (IP[:PORT]) or the system's
+    nameservers; it ends where a name has no CNAME (or cannot be resolved)."""
+    resolver = dns.resolver.Resolver(configure=nameserver is None)
     if nameserver:
-        resolver.nameservers = [nameserver]
+        ip, port = parse_nameserver(nameserver)
+        resolver.nameservers = [ip]
+        resolver.port = port
+    resolver.lifetime = 5.0
     chain = [_bare(host)]
     for _ in range(MAX_CNAME_HOPS):
         try:
             answer = resolver.resolve(chain[-1], "CNAME")
-        except Exception:  # noqa: BLE001 - NXDOMAIN / NoAnswer: the chain ends here
+        except dns.exception.DNSException:  # NXDOMAIN, no answer, timeout: the chain ends here
             break
         chain.append(_bare(str(answer[0].target)))
     return chain
@@ -87,23 +111,20 @@ async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
 
     def points_at_target() -> str:
         chain = cname_chain(host, options.resolver)
-        if chain is not None:
-            report.extra["cname_chain"] = chain
-            if target in chain[1:]:
-                return "CNAME " + " -> ".join(chain)
-        elif options.resolver:
-            report.extra["note"] = "--resolver needs dnspython; used the system resolver"
+        report.extra["cname_chain"] = chain
+        if target in chain[1:]:
+            return "CNAME " + " -> ".join(chain)
         target_addresses = resolve_addresses(target)
         shared = found["host"] & target_addresses
         report.extra.update(
             host_addresses=sorted(found["host"]), target_addresses=sorted(target_addresses)
         )
-        how = "no dnspython: compared addresses" if chain is None else "compared addresses"
+        how = "no CNAME to it: compared addresses"
         if not shared:
             raise CheckFailed(
                 f"{host} ({', '.join(sorted(found['host']))}) does not point at {target} "
                 f"({', '.join(sorted(target_addresses))}); {how}"
-                + (f"; CNAME chain {' -> '.join(chain)}" if chain and len(chain) > 1 else "")
+                + (f"; CNAME chain {' -> '.join(chain)}" if len(chain) > 1 else "")
             )
         return f"{host} and {target} share {', '.join(sorted(shared))} ({how})"
 
