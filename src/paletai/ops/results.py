@@ -53,6 +53,44 @@ class DumpedCollection(_Shape):
     path: str | None = _absent_when_none()  # the .bson file (would be, with --dry-run)
 
 
+class BlobBackupFigures(_Shape):
+    """Where `db backup --to-blob` put a backup (a folder of blobs, manifest.json last)."""
+
+    url: str  # the container's URL, never a key or SAS
+    container: str
+    name: str
+    started_at: str
+    finished_at: str
+    blobs: int = 0
+    blob_bytes: int = 0
+
+
+class RetentionFigures(_Shape):
+    """What `--keep-daily/--keep-weekly` kept and deleted after a backup."""
+
+    keep_daily: int
+    keep_weekly: int
+    kept: list[str] = []
+    deleted: list[str] = []
+    deleted_incomplete: list[str] = []
+
+
+class RestoreTestFigures(_Shape):
+    """`db backup --test-restore`: the backup restored into a scratch database and verified."""
+
+    host: str  # never credentials
+    database: str
+    restored_documents: int = 0
+    matched_manifest: bool = False
+    verify_identical: bool = False
+    documents_differing: int = 0
+    index_differences: int = 0
+    dropped: bool = False
+    ok: bool = False
+    problem: str | None = None
+    seconds: float = 0.0
+
+
 class DbBackupResult(OpsResult):
     command: Literal["db backup"] = "db backup"
     database: str
@@ -65,6 +103,9 @@ class DbBackupResult(OpsResult):
     query: str | None = _absent_when_none()  # --query, as given
     users: int | None = _absent_when_none()  # with --include-users
     roles: int | None = _absent_when_none()
+    blob: BlobBackupFigures | None = _absent_when_none()
+    retention: RetentionFigures | None = _absent_when_none()
+    test_restore: RestoreTestFigures | None = _absent_when_none()
 
 
 class RestoredCollection(_Shape):
@@ -89,6 +130,7 @@ class DbRestoreResult(OpsResult):
     dry_run: bool = False  # nothing was written
     users: int | None = _absent_when_none()  # with --include-users
     roles: int | None = _absent_when_none()
+    from_blob: str | None = _absent_when_none()  # the backup's name, restored from Blob Storage
 
 
 class IdSample(_Shape):
@@ -381,6 +423,30 @@ class DeployDomainResult(CheckResult):
 
 
 # ---------------------------------------------------------------------------------------------
+# deploy decommission
+
+
+class DeployDecommissionResult(OpsResult):
+    """One stage of Phase 7 (stop, delete-app, delete-group), done or refused, and why."""
+
+    command: Literal["deploy decommission"] = "deploy decommission"
+    stage: Literal["stop", "delete-app", "delete-group"]
+    app: str
+    resource_group: str
+    cutover_at: str
+    at: str
+    days_since_cutover: float
+    wait_days: int
+    forced: bool = False
+    dry_run: bool = False
+    done: bool = False
+    refused: str | None = None
+    backup: str | None = None
+    backup_finished_at: str | None = None
+    az_lines: list[str] = []
+
+
+# ---------------------------------------------------------------------------------------------
 # migrate rehearse
 
 
@@ -442,7 +508,8 @@ AnyResult = Annotated[
     | SettingsApplyResult
     | DeployVerifyResult
     | DeployDomainResult
-    | RehearseResult,
+    | RehearseResult
+    | DeployDecommissionResult,
     Field(discriminator="command"),
 ]
 _ANY_RESULT: TypeAdapter[AnyResult] = TypeAdapter(AnyResult)
@@ -473,6 +540,7 @@ MODELS: dict[str, type[OpsResult]] = {
             DbRepairLikesResult,
             StorageCopyResult,
             RehearseResult,
+            DeployDecommissionResult,
         )
     },
     **CHECK_MODELS,

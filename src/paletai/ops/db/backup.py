@@ -27,6 +27,7 @@ from paletai.ops.db.dumpfmt import (
     BSON_SUFFIX,
     METADATA_SUFFIX,
     PRELUDE,
+    FileOpener,
     encode_index_for_dump,
     metadata_json,
     open_write,
@@ -106,9 +107,11 @@ async def dump_collection(
     progress: Progress | None = None,
     task: TaskID | None = None,
     query: Mapping[str, Any] | None = None,
+    open_out: FileOpener = open_write,
 ) -> CollectionDumpResult:
-    """Write <name>.metadata.json then <name>.bson (raw documents back to back); with `query`,
-    only the documents it matches (the metadata is the whole collection's)."""
+    """Write <name>.metadata.json then <name>.bson (raw documents back to back), each through
+    `open_out` (files by default; blobs for `--to-blob`); with `query`, only the documents it
+    matches (the metadata is the whole collection's)."""
     coll = db.get_collection(name, codec_options=RAW_CODEC)
     info = await collection_info(db, name)
     indexes = [encode_index_for_dump(spec) for spec in await index_specs(coll)]
@@ -118,7 +121,7 @@ async def dump_collection(
         indexes=indexes,
         uuid_hex=collection_uuid_hex(info),
     )
-    with open_write(db_dir / f"{name}{METADATA_SUFFIX}", compress=compress) as out:
+    with open_out(db_dir / f"{name}{METADATA_SUFFIX}", compress=compress) as out:
         out.write(meta.encode())
 
     if progress is not None and task is None:
@@ -130,7 +133,7 @@ async def dump_collection(
     chunk: list[bytes] = []
     chunk_bytes = 0
     chunk_docs = 0
-    with open_write(db_dir / f"{name}{BSON_SUFFIX}", compress=compress) as out:
+    with open_out(db_dir / f"{name}{BSON_SUFFIX}", compress=compress) as out:
         # Natural order, as mongodump: a sort would cost the server a pass for nothing.
         cursor = coll.find(dict(query or {}), batch_size=1000)
         async for doc in cursor:

@@ -81,7 +81,9 @@ IncludeUsers = Annotated[
 @db_app.command()
 def backup(
     uri: Annotated[str, typer.Option("--uri", help="URI of the database to back up.")],
-    out: Annotated[Path, typer.Option("--out", help="Dump directory (created if missing).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Dump directory (created if missing).")
+    ] = None,
     db: DbName = None,
     gzip: Annotated[bool, typer.Option("--gzip", help="Compress each file (.gz).")] = False,
     parallel: Parallel = DEFAULT_PARALLEL,
@@ -102,6 +104,34 @@ def backup(
         typer.Option("--dry-run", help="Say what would be written where; write nothing."),
     ] = False,
     include_users: IncludeUsers = False,
+    to_blob: Annotated[
+        str | None,
+        typer.Option(
+            "--to-blob",
+            help="Instead of --out: stream the dump (gzip) into Blob Storage. A connection "
+            "string, or an account URL https://ACCOUNT.blob.core.windows.net (signs in with "
+            "DefaultAzureCredential).",
+        ),
+    ] = None,
+    container: Annotated[
+        str | None, typer.Option("--container", help="With --to-blob: the blob container.")
+    ] = None,
+    keep_daily: Annotated[
+        int | None,
+        typer.Option(help="With --to-blob: keep the newest backup of each of the last N days."),
+    ] = None,
+    keep_weekly: Annotated[
+        int | None,
+        typer.Option(help="With --to-blob: keep the newest backup of each of the last N weeks."),
+    ] = None,
+    test_restore: Annotated[
+        str | None,
+        typer.Option(
+            "--test-restore",
+            help="With --to-blob: restore the backup into a scratch database on this URI, "
+            "verify it against the source, then drop it.",
+        ),
+    ] = None,
     json_out: JsonOut = None,
 ) -> None:
     """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`.
@@ -112,7 +142,36 @@ def backup(
 
     `paletai db backup --uri "$DB_PATH" --out ./recent --collection games --query
     '{"created_at": {"$gte": {"$date": "2024-06-01T00:00:00Z"}}}'`
+
+    Or into Blob Storage, one folder per backup (`paletai-DB-UTCSTAMP/`, manifest.json last),
+    with retention and a tested restore:
+
+    `paletai db backup --uri "$DB_PATH" --to-blob "$BACKUP_STORAGE" --container db-backups
+    --keep-daily 7 --keep-weekly 4 --test-restore "$SCRATCH_DB"`
     """
+    if to_blob is not None or out is None:
+        if out is not None or to_blob is None:
+            fail("give one of --out DIR (a dump directory) or --to-blob ... --container NAME")
+        if collection or query or ns_exclude or dry_run or include_users:
+            fail(
+                "--to-blob backs up the whole database (gzip): --collection, --query, "
+                "--ns-exclude, --dry-run and --include-users go with --out"
+            )
+        from paletai.ops.db.blob_cli import backup_to_blob_command
+
+        backup_to_blob_command(
+            uri,
+            to_blob,
+            container,
+            db=db,
+            keep_daily=keep_daily,
+            keep_weekly=keep_weekly,
+            test_restore=test_restore,
+            json_out=json_out,
+        )
+        return
+    if container or keep_daily is not None or keep_weekly is not None or test_restore:
+        fail("--container, --keep-daily, --keep-weekly and --test-restore go with --to-blob")
     with collection_progress(quiet=dry_run) as progress:
         result = run(
             run_backup(
@@ -161,7 +220,31 @@ def backup(
 @db_app.command()
 def restore(
     uri: Annotated[str, typer.Option("--uri", help="URI of the database to restore into.")],
-    dir: Annotated[Path, typer.Option("--dir", help="Dump directory (ours or mongodump's).")],
+    dir: Annotated[
+        Path | None, typer.Option("--dir", help="Dump directory (ours or mongodump's).")
+    ] = None,
+    from_blob: Annotated[
+        str | None,
+        typer.Option(
+            "--from-blob",
+            help="Instead of --dir: restore a backup of `db backup --to-blob`, streamed from "
+            "Blob Storage (connection string or account URL).",
+        ),
+    ] = None,
+    container: Annotated[
+        str | None, typer.Option("--container", help="With --from-blob: the blob container.")
+    ] = None,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="With --from-blob: the newest complete backup.")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="With --from-blob: this backup (paletai-DB-UTCSTAMP)."),
+    ] = None,
+    backup_db: Annotated[
+        str | None,
+        typer.Option("--db", help="With --from-blob --latest: only backups of this database."),
+    ] = None,
     drop: Annotated[
         bool, typer.Option("--drop", help="Drop each target collection first.")
     ] = False,
@@ -195,6 +278,28 @@ def restore(
     `paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'`
     """
     mapper = run(_mapper(ns_include or [], ns_from or [], ns_to or [], ns_exclude or []))
+    if from_blob is not None or dir is None:
+        if dir is not None or from_blob is None:
+            fail("give one of --dir DUMP or --from-blob ... --container NAME (--latest | --name)")
+        if dry_run or include_users:
+            fail("--dry-run and --include-users go with --dir")
+        from paletai.ops.db.blob_cli import restore_from_blob_command
+
+        restore_from_blob_command(
+            uri,
+            from_blob,
+            container,
+            latest=latest,
+            name=name,
+            db=backup_db,
+            drop=drop,
+            force=force,
+            mapper=mapper,
+            json_out=json_out,
+        )
+        return
+    if container or latest or name or backup_db:
+        fail("--container, --latest, --name and --db go with --from-blob")
     with collection_progress(quiet=dry_run) as progress:
         result = run(
             run_restore(

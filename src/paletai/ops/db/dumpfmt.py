@@ -20,7 +20,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 import bson
 from bson import json_util
@@ -58,6 +58,12 @@ def prelude_json(server_version: str, tool_version: str) -> str:
     return json.dumps({"ServerVersion": server_version, "ToolVersion": tool_version})
 
 
+class FileOpener(Protocol):
+    """Opens a dump file for writing (`open_write`, or a blob in ops/db/blob.py)."""
+
+    def __call__(self, path: Path, *, compress: bool) -> IO[bytes]: ...
+
+
 def open_write(path: Path, *, compress: bool) -> IO[bytes]:
     if compress:
         return cast(IO[bytes], gzip.open(path.with_name(path.name + ".gz"), "wb", compresslevel=6))
@@ -73,24 +79,29 @@ def _open_read(path: Path) -> IO[bytes]:
 def read_raw_documents(path: Path) -> Iterator[RawBSONDocument]:
     """The documents of a .bson or .bson.gz file, as raw BSON, one at a time."""
     with _open_read(path) as stream:
-        offset = 0
-        while True:
-            head = stream.read(4)
-            if not head:
-                return
-            if len(head) < 4:
-                raise OpsError(f"{path}: truncated at byte {offset} (partial length prefix)")
-            (size,) = struct.unpack("<i", head)
-            if size < 5 or size > MAX_BSON_SIZE:
-                raise OpsError(
-                    f"{path}: not BSON at byte {offset} (document length {size}); "
-                    "is this a mongodump .bson file?"
-                )
-            body = stream.read(size - 4)
-            if len(body) != size - 4 or body[-1:] != b"\x00":
-                raise OpsError(f"{path}: truncated document at byte {offset}")
-            yield RawBSONDocument(head + body, RAW_CODEC)
-            offset += size
+        yield from iter_raw_documents(stream, str(path))
+
+
+def iter_raw_documents(stream: IO[bytes], label: str) -> Iterator[RawBSONDocument]:
+    """The documents of a BSON stream (a file, a blob being downloaded), one at a time."""
+    offset = 0
+    while True:
+        head = stream.read(4)
+        if not head:
+            return
+        if len(head) < 4:
+            raise OpsError(f"{label}: truncated at byte {offset} (partial length prefix)")
+        (size,) = struct.unpack("<i", head)
+        if size < 5 or size > MAX_BSON_SIZE:
+            raise OpsError(
+                f"{label}: not BSON at byte {offset} (document length {size}); "
+                "is this a mongodump .bson file?"
+            )
+        body = stream.read(size - 4)
+        if len(body) != size - 4 or body[-1:] != b"\x00":
+            raise OpsError(f"{label}: truncated document at byte {offset}")
+        yield RawBSONDocument(head + body, RAW_CODEC)
+        offset += size
 
 
 def read_json_file(path: Path) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,12 +119,20 @@ async def restore_collection(
     *,
     progress: Progress | None = None,
     task: TaskID | None = None,
+    documents: Iterable[RawBSONDocument] | None = None,
+    total: int | None = None,
 ) -> None:
-    """Insert a dumped collection's documents in unordered batches, then build its indexes."""
+    """Insert a dumped collection's documents in unordered batches, then build its indexes.
+
+    The documents come from `dumped.data_path`, or from `documents` (a blob being downloaded)
+    when given, with `total` for the progress bar."""
     coll = db.get_collection(target_name, codec_options=RAW_CODEC)
     await _ensure_collection(db, target_name, dumped.options)
+    if documents is None and dumped.data_path is not None:
+        documents = read_raw_documents(dumped.data_path)
     if progress is not None and task is None:
-        total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
+        if total is None:
+            total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
         task = progress.add_task(result.namespace, total=total if total >= 0 else None, bytes=0)
     started = time.perf_counter()
     in_flight: list[asyncio.Task[None]] = []
@@ -142,8 +151,8 @@ async def restore_collection(
             progress.update(task, completed=result.documents, bytes=result.bytes)
 
     try:
-        if dumped.data_path is not None:
-            for doc in read_raw_documents(dumped.data_path):
+        if documents is not None:
+            for doc in documents:
                 size = len(doc.raw)
                 if batch and (len(batch) >= MAX_BATCH_DOCS or batch_bytes + size > MAX_BATCH_BYTES):
                     await flush()
