@@ -189,12 +189,16 @@ class SyncedCollection(_Shape):
     retries: int = 0
     last_error: str | None = None
     drained_generation: int = 0
+    content_reconciles: int = 0
+    failing: int = 0
+    failing_ids: list[str] = []
 
 
 class DbSyncResult(OpsResult):
     command: Literal["db sync"] = "db sync"
     caught_up: bool
-    write_errors: int = 0
+    write_errors: int = 0  # write attempts the target refused (retried ones included)
+    failing: int = 0  # _ids whose writes still failed when the command ended
     collections: dict[str, SyncedCollection] = {}
 
 

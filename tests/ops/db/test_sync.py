@@ -23,6 +23,7 @@ from paletai.ops.db.cli import StatusLine
 from paletai.ops.db.common import SYNC_STATE_COLLECTION
 from paletai.ops.db.sync import EVENT_BATCH, CollectionSync, SyncOptions, syncing
 from paletai.ops.db.verify import verify
+from paletai.ops.results import DbSyncResult
 from tests.ops.conftest import game_doc, wait_until, with_db
 from tests.ops.db.writer import Writer
 
@@ -376,3 +377,105 @@ async def test_a_checkpoint_of_another_source_is_a_one_line_error(
     assert output.splitlines() == [output]
     assert "sync checkpoint for 'games' belongs to a sync from 'old-host:27017/paletai'" in output
     assert output.endswith("use --reset to start over")
+
+
+async def test_a_refused_write_is_retried_until_it_goes_through(
+    mongo_client: Client, second_client: Client, mongo_uri: str, second_uri: str, fresh_name: str
+) -> None:
+    """The target's unique index refuses a change (another document there holds the value)
+    until that document is gone: the sync keeps retrying the `_id` with backoff, then writes it."""
+    users = mongo_client[fresh_name].users
+    await users.insert_many([{"_id": f"user-{i}", "email": f"u{i}@x"} for i in range(5)])
+    await users.create_index("email", unique=True)
+    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    options = SyncOptions(reconcile_interval=3600, write_retry_initial=0.05, write_retry_max=0.2)
+    async with syncing(src, dst, options=options) as engine:
+        await engine.drain(60)
+        # Behind the sync's back, a document on the target takes the value user-1 moves to.
+        await second_client[fresh_name].users.insert_one({"_id": "squatter", "email": "new@x"})
+        await users.update_one({"_id": "user-1"}, {"$set": {"email": "new@x"}})
+        status = next(s for s in engine.statuses if s.name == "users")
+        await wait_until(lambda: status.write_errors >= 3, "the write refused, then retried")
+        assert status.failing == 1
+        assert status.failing_ids == ['"user-1"']
+        assert "UNIQUE" in (status.last_error or "") or "E11000" in (status.last_error or "")
+        await second_client[fresh_name].users.delete_one({"_id": "squatter"})
+
+        async def written() -> bool:
+            doc = await second_client[fresh_name].users.find_one({"_id": "user-1"})
+            return doc is not None and doc["email"] == "new@x"
+
+        await wait_until(written, "user-1 written once the clash is gone", 10)
+        assert status.failing == 0
+        assert status.failing_ids == []
+    report = await verify(src, dst)
+    assert report.identical, report.as_dict()
+
+
+async def test_until_synced_names_the_ids_whose_writes_still_fail(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    tmp_path: Path,
+) -> None:
+    # The new app created its unique e-mail index on the target already, and the old data has
+    # two accounts with one address: one of them can never be written.
+    await mongo_client[fresh_name].users.insert_many(
+        [{"_id": "u1", "email": "same@x"}, {"_id": "u2", "email": "same@x"}]
+        + [{"_id": f"u{i}", "email": f"{i}@x"} for i in range(3, 10)]
+    )
+    await second_client[fresh_name].users.create_index("email", unique=True)
+    out = tmp_path / "sync.json"
+    cmd = [sys.executable, "-m", "paletai.ops.db.cli", "sync", "--until-synced", "--force"]
+    cmd += ["--source", with_db(mongo_uri, fresh_name), "--target", with_db(second_uri, fresh_name)]
+    cmd += ["--timeout", "60", "--json", str(out)]
+    done = await asyncio.to_thread(
+        subprocess.run, cmd, capture_output=True, text=True, timeout=90, env=dict(os.environ)
+    )
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    last = output.splitlines()[-1]
+    assert last.startswith('error: caught up, but writes still fail for 1 _id(s): users: "u2"')
+    result = DbSyncResult.model_validate_json(out.read_text())
+    assert result.failing == 1
+    assert result.collections["users"].failing_ids == ['"u2"']
+    assert result.write_errors >= 2  # written more than once: retried before giving up
+    assert await second_client[fresh_name].users.count_documents({}) == 8
+
+
+async def test_the_content_reconcile_finds_a_missed_update(
+    mongo_client: Client, second_client: Client, mongo_uri: str, second_uri: str, fresh_name: str
+) -> None:
+    """An update that never came as an event (here: a write to the target behind the sync's
+    back; same counts, same `_id`s) is found by comparing contents, and repaired."""
+    await mongo_client[fresh_name].games.insert_many([game_doc(i) for i in range(50)])
+    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    options = SyncOptions(reconcile_interval=0.2, content_reconcile_interval=3600)
+    async with syncing(src, dst, options=options) as engine:
+        await engine.drain(60)
+        games = next(s for s in engine.statuses if s.name == "games")
+        victim = await second_client[fresh_name].games.find_one({}, sort=[("_id", 1)])
+        assert victim is not None
+        await second_client[fresh_name].games.update_one(
+            {"_id": victim["_id"]}, {"$set": {"title": "changed behind the sync's back"}}
+        )
+        # _id-set reconciles alone never see it.
+        before = games.reconciles
+        await wait_until(lambda: games.reconciles >= before + 3, "a few _id reconciles")
+        doc = await second_client[fresh_name].games.find_one({"_id": victim["_id"]})
+        assert doc is not None
+        assert doc["title"] == "changed behind the sync's back"
+        engine.options.content_reconcile_interval = 0.2
+
+        async def repaired() -> bool:
+            doc = await second_client[fresh_name].games.find_one({"_id": victim["_id"]})
+            return doc is not None and doc["title"] == victim["title"]
+
+        await wait_until(repaired, "the content reconcile repairing it", 20)
+        assert games.content_reconciles >= 1
+        assert games.reconcile_fixes >= 1
+    report = await verify(src, dst)
+    assert report.identical, report.as_dict()

@@ -433,6 +433,8 @@ class StatusLine:
                 )
                 if s.write_errors:
                     text += f" write errors {s.write_errors}"
+                if s.failing:
+                    text += f" failing {s.failing} (retried)"
                 if s.last_error and s.phase == "retrying":
                     text += f" [{s.last_error}]"
                 out.append((s.name, text))
@@ -535,6 +537,14 @@ def sync(
     reconcile_interval: Annotated[
         float, typer.Option(help="Seconds between _id-set reconciles.")
     ] = 30.0,
+    content_reconcile_interval: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Seconds between content reconciles (every document's bytes compared, so a "
+            "missed update is found and repaired); each one reads both sides once.",
+        ),
+    ] = 900.0,
     timeout: Annotated[
         float | None, typer.Option(help="With --until-synced: give up after this many seconds.")
     ] = None,
@@ -546,8 +556,16 @@ def sync(
     collection, so running the same command again continues where it stopped. Example:
 
     `paletai db sync --source "$OLD_DB" --target "$NEW_DB" --until-synced`
+
+    A write the target refuses is retried for its _id with backoff (up to 30 s apart) until it
+    goes through; --until-synced exits 1 naming the _ids still failing when it has caught up.
     """
-    options = SyncOptions(drop=drop, force=force, reconcile_interval=reconcile_interval)
+    options = SyncOptions(
+        drop=drop,
+        force=force,
+        reconcile_interval=reconcile_interval,
+        content_reconcile_interval=content_reconcile_interval,
+    )
     result = run(
         _sync_main(
             source,
@@ -562,9 +580,27 @@ def sync(
     )
     write_json(json_out, result)
     if until_synced:
-        if result.write_errors:
-            fail(f"caught up, but {result.write_errors} writes failed (see above)", 1)
+        if result.failing:
+            fail(f"caught up, but writes still fail for {_failing_ids(result)}", 1)
         console.print("[green]synced[/]: the target has caught up with the source")
+
+
+def _failing_ids(result: DbSyncResult) -> str:
+    """`games: "id1", "id2" (E11000 ...)`, per collection, for the one-line error."""
+    parts = []
+    for name, coll in result.collections.items():
+        if coll.failing:
+            more = (
+                f" and {coll.failing - len(coll.failing_ids)} more"
+                if coll.failing > len(coll.failing_ids)
+                else ""
+            )
+            parts.append(f"{name}: {', '.join(coll.failing_ids)}{more} ({coll.last_error})")
+    return (
+        f"{result.failing} _id(s): "
+        + "; ".join(parts)
+        + "; fix the target (e.g. a unique index the source does not have) and run again"
+    )
 
 
 @db_app.command()

@@ -10,6 +10,10 @@ target (`__paletai_sync`), so a killed sync restarts where it stopped. The `_id`
 sides are reconciled periodically, because some sources send no delete events at all (Cosmos DB's
 RU API) and a resumed range copy cannot see `_id`s of other types; after resuming from a checkpoint
 the contents are compared once too, because a source may drop change history without an error.
+A write the target refuses is retried for its `_id` with capped backoff until it goes through (the
+ids still failing are reported), and a periodic content reconcile (every document's bytes, not
+only the `_id` sets) finds an update that was missed; periodic reconciles scan in the background,
+so events keep flowing while they run, and only their fixes go through the collection's writer.
 """
 
 from __future__ import annotations
@@ -43,7 +47,13 @@ from paletai.ops.db.common import (
     leading_id,
     user_collections,
 )
-from paletai.ops.db.verify import OrderDisagrees, hashed_compare, merge_compare
+from paletai.ops.db.verify import (
+    SAMPLE_LIMIT,
+    OrderDisagrees,
+    describe_id,
+    hashed_compare,
+    merge_compare,
+)
 from paletai.ops.errors import OpsError
 from paletai.ops.results import DbSyncResult, SyncedCollection
 
@@ -74,6 +84,9 @@ class CollectionStatus:
     retries: int = 0
     last_error: str | None = None
     drained_generation: int = 0
+    content_reconciles: int = 0
+    failing: int = 0  # _ids whose last write failed (retried with backoff)
+    failing_ids: list[str] = field(default_factory=list)  # the first few, as Extended JSON
 
 
 @dataclass
@@ -85,6 +98,11 @@ class SyncOptions:
     retry_initial: float = 0.5
     retry_max: float = 5.0
     observer: ApplyObserver | None = None
+    # Every document's bytes compared (a missed update found, not only a missed insert/delete).
+    content_reconcile_interval: float = 900.0
+    # A failed write of one _id is retried after this, doubling up to the cap.
+    write_retry_initial: float = 0.25
+    write_retry_max: float = 30.0
 
 
 def _event_time(event: Mapping[str, Any]) -> dt.datetime | None:
@@ -121,6 +139,16 @@ def event_ids(event: Mapping[str, Any]) -> list[Any]:
     return ids
 
 
+@dataclass
+class PendingWrite:
+    """An `_id` to make equal on the target: asked for (attempts 0), or whose write failed."""
+
+    value: Any
+    attempts: int = 0
+    due: float = 0.0
+    error: str = ""
+
+
 class _Recopy(Exception):
     """The change stream can no longer be resumed: copy the collection again."""
 
@@ -141,6 +169,12 @@ class CollectionSync:
         self.target: RawCollection = engine.target_db.get_collection(name, codec_options=RAW_CODEC)
         self.state_coll = engine.target_db.get_collection(SYNC_STATE_COLLECTION)
         self._recopy = False
+        # _ids to write again: failed writes (with their backoff) and ids others asked for.
+        self.pending: dict[bytes, PendingWrite] = {}
+        # While a cutover tracks changes: every _id this collection applied since it began.
+        self.touched: dict[bytes, Any] | None = {} if engine.tracking else None
+        self._scan: asyncio.Task[list[Any]] | None = None
+        self._scan_content = False
 
     # -- checkpoint -----------------------------------------------------------------------
 
@@ -257,15 +291,21 @@ class CollectionSync:
 
     async def _copy_batch(self, batch: list[RawBSONDocument], *, upsert: bool) -> None:
         if upsert:
-            await self._write([ReplaceOne({"_id": leading_id(d)}, d, upsert=True) for d in batch])
+            failed = await self._write(
+                [ReplaceOne({"_id": leading_id(d)}, d, upsert=True) for d in batch]
+            )
+            for index, error in failed.items():
+                self._failed(leading_id(batch[index]), error, time.monotonic())
+            self._count_failing()
         else:
             try:
                 await self.target.insert_many(batch, ordered=False)
             except BulkWriteError as exc:
-                # Duplicates: the batch copied just before a crash. Changes since are replayed.
-                others = [e for e in exc.details["writeErrors"] if e.get("code") != DUPLICATE_KEY]
-                if others:
-                    self._note_write_errors(others)
+                # A duplicate _id is the batch copied just before a crash; another unique index
+                # may clash too. Either way the _id is written again from the source (idempotent),
+                # and one the target still refuses is retried with backoff until it goes through.
+                refused = [leading_id(batch[e["index"]]) for e in exc.details["writeErrors"]]
+                await self.apply_ids(refused)
         self.status.copied += len(batch)
         await self.save_state(last_id=leading_id(batch[-1]), copied=self.status.copied)
 
@@ -275,7 +315,10 @@ class CollectionSync:
         """Apply the changes since `token` until stopped. `resumed`: the token is a checkpoint
         of an earlier run or attempt, so the stream replays what was read but not yet
         checkpointed then; a server that dropped that history without saying so (the embedded
-        stand-in does, docs/embedded-mongodb.md) is made up for by one content comparison."""
+        stand-in does, docs/embedded-mongodb.md) is made up for by one content comparison.
+
+        Periodic reconciles scan in a background task while events keep being applied; what
+        they find is applied here, by this one writer. A drain reconciles inline."""
         self.status.phase = "stream"
         try:
             stream = await self.source.watch(full_document="updateLookup", resume_after=token)
@@ -284,33 +327,44 @@ class CollectionSync:
                 raise _Recopy(f"change history lost ({exc.code}); copying again") from exc
             raise
         engine = self.engine
-        last_reconcile = time.monotonic()
+        last_reconcile = last_content = time.monotonic()
         try:
             if resumed:
                 await self.reconcile(content=True)
             while not engine.stopping.is_set():
                 generation = engine.drain_generation
                 drained = await self._pull_and_apply(stream)
+                await self._apply_pending()
+                await self._finish_scan()
                 if not drained:
                     continue
-                due = time.monotonic() - last_reconcile >= engine.options.reconcile_interval
                 wants_drain = generation > self.status.drained_generation
                 mode = engine.drain_modes.get(generation, "strict")
-                if wants_drain and mode == "events" and not due:
-                    self.status.drained_generation = generation
-                    engine.notify()
-                    continue
-                if due or wants_drain:
-                    fixes = await self.reconcile()
-                    last_reconcile = time.monotonic()
-                    clean = fixes == 0 or mode != "strict"
-                    if wants_drain and clean and await self._pull_and_apply(stream):
+                if wants_drain:
+                    # Failed writes get one more try now, whatever their backoff says.
+                    await self._apply_pending(force=True)
+                    clean = True
+                    if mode != "events":
+                        await self._cancel_scan()
+                        fixes = await self.reconcile()
+                        last_reconcile = time.monotonic()
+                        clean = fixes == 0 or mode != "strict"
+                    if clean and await self._pull_and_apply(stream):
                         self.status.drained_generation = generation
                         engine.notify()
                         continue
+                elif self._scan is None:
+                    now = time.monotonic()
+                    if now - last_content >= engine.options.content_reconcile_interval:
+                        self._start_scan(content=True)
+                        last_content = last_reconcile = now
+                    elif now - last_reconcile >= engine.options.reconcile_interval:
+                        self._start_scan(content=False)
+                        last_reconcile = now
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(engine.stopping.wait(), engine.options.poll_interval)
         finally:
+            await self._cancel_scan()
             await stream.close()
 
     async def _pull_and_apply(self, stream: AsyncCollectionChangeStream[RawBSONDocument]) -> bool:
@@ -354,10 +408,15 @@ class CollectionSync:
     # -- writes -----------------------------------------------------------------------------
 
     async def apply_ids(self, ids: Iterable[Any]) -> int:
-        """Make the target's documents with these _ids equal the source's (or absent)."""
+        """Make the target's documents with these _ids equal the source's (or absent).
+
+        An `_id` whose write fails is kept in `pending` and retried with capped backoff (the
+        follow loop does that) until a write of it succeeds."""
         unique: dict[bytes, Any] = {}
         for value in ids:
             unique.setdefault(id_bytes(value), value)
+        if self.touched is not None:
+            self.touched.update(unique)
         values = list(unique.values())
         for start in range(0, len(values), APPLY_CHUNK):
             chunk = values[start : start + APPLY_CHUNK]
@@ -371,52 +430,121 @@ class CollectionSync:
                     ops.append(ReplaceOne({"_id": leading_id(current)}, current, upsert=True))
                 else:
                     ops.append(DeleteOne({"_id": value}))
-            await self._write(ops)
+            failed = await self._write(ops)
+            now = time.monotonic()
+            for index, value in enumerate(chunk):
+                if index in failed:
+                    self._failed(value, failed[index], now)
+                else:
+                    self.pending.pop(id_bytes(value), None)
+            self._count_failing()
             self.status.keys_applied += len(chunk)
             if self.engine.options.observer is not None:
                 self.engine.options.observer(self.name, list(found.values()), time.monotonic())
         return len(values)
 
-    async def _write(self, ops: list[ReplaceOne[RawBSONDocument] | DeleteOne]) -> None:
+    async def _write(self, ops: list[ReplaceOne[RawBSONDocument] | DeleteOne]) -> dict[int, str]:
+        """Write `ops` (unordered); the ones the target refused: {index in ops: its message}."""
         if not ops:
-            return
+            return {}
         try:
             await self.target.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details["writeErrors"]
             # A unique key can clash for a moment when two documents swap a value: once the
             # others are written, the clashing ones go through.
-            again = [ops[e["index"]] for e in errors if e.get("code") == DUPLICATE_KEY]
-            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            again = [e["index"] for e in errors if e.get("code") == DUPLICATE_KEY]
+            failed = {
+                int(e["index"]): str(e.get("errmsg"))
+                for e in errors
+                if e.get("code") != DUPLICATE_KEY
+            }
             if again:
                 try:
-                    await self.target.bulk_write(again, ordered=False)
+                    await self.target.bulk_write([ops[i] for i in again], ordered=False)
                 except BulkWriteError as retry_exc:
-                    others.extend(retry_exc.details["writeErrors"])
-            if others:
-                self._note_write_errors(others)
+                    for e in retry_exc.details["writeErrors"]:
+                        failed[again[e["index"]]] = str(e.get("errmsg"))
+            if failed:
+                self.status.write_errors += len(failed)
+                self.status.last_error = f"write error: {next(iter(failed.values()))}"
+            return failed
+        return {}
 
-    def _note_write_errors(self, errors: list[dict[str, Any]]) -> None:
-        self.status.write_errors += len(errors)
-        self.status.last_error = f"write error: {errors[0].get('errmsg')}"
+    def _failed(self, value: Any, error: str, now: float) -> None:
+        key = id_bytes(value)
+        entry = self.pending.get(key) or PendingWrite(value)
+        entry.attempts += 1
+        entry.error = error
+        options = self.engine.options
+        backoff = options.write_retry_initial * 2 ** min(entry.attempts - 1, 30)
+        entry.due = now + min(backoff, options.write_retry_max)
+        self.pending[key] = entry
+
+    def _count_failing(self) -> None:
+        failing = [p for p in self.pending.values() if p.attempts]
+        self.status.failing = len(failing)
+        self.status.failing_ids = [describe_id(p.value) for p in failing[:SAMPLE_LIMIT]]
+
+    def request(self, ids: Iterable[Any]) -> None:
+        """Ask this collection's writer to make these `_id`s equal to the source's soon."""
+        for value in ids:
+            self.pending.setdefault(id_bytes(value), PendingWrite(value))
+
+    async def _apply_pending(self, *, force: bool = False) -> None:
+        """Write again the pending `_id`s that are due (all of them with `force`)."""
+        if not self.pending:
+            return
+        now = time.monotonic()
+        due = [p.value for p in self.pending.values() if force or p.due <= now]
+        if due:
+            await self.apply_ids(due)
 
     # -- reconcile --------------------------------------------------------------------------
 
     async def reconcile(self, *, content: bool = False) -> int:
         """Compare the _id sets of both sides (and with `content`, every document's bytes);
-        re-apply every _id found on one side only (or different)."""
+        re-apply every _id found on one side only (or different). Returns how many of those
+        were written (an `_id` whose write still fails is left to its retries)."""
+        return await self._apply_fixes(await self._scan_ids(content=content), content=content)
+
+    async def _scan_ids(self, *, content: bool) -> list[Any]:
         diff = _IdCollector()
         try:
             await merge_compare(self.source, self.target, diff, ids_only=not content)
         except OrderDisagrees:
             diff = _IdCollector()
             await hashed_compare(self.source, self.target, diff, ids_only=not content)
-        fixes = len(diff.ids)
-        if fixes:
-            await self.apply_ids(diff.ids)
+        return diff.ids
+
+    async def _apply_fixes(self, ids: list[Any], *, content: bool) -> int:
+        if ids:
+            await self.apply_ids(ids)
         self.status.reconciles += 1
-        self.status.reconcile_fixes += fixes
-        return fixes
+        self.status.content_reconciles += int(content)
+        self.status.reconcile_fixes += len(ids)
+        return sum(1 for v in ids if not self.pending.get(id_bytes(v), PendingWrite(v)).attempts)
+
+    def _start_scan(self, *, content: bool) -> None:
+        self._scan_content = content
+        self._scan = asyncio.create_task(
+            self._scan_ids(content=content), name=f"reconcile {self.name}"
+        )
+
+    async def _finish_scan(self) -> None:
+        """Apply what a finished background scan found (its error, if any, is raised here)."""
+        if self._scan is None or not self._scan.done():
+            return
+        task, self._scan = self._scan, None
+        await self._apply_fixes(task.result(), content=self._scan_content)
+
+    async def _cancel_scan(self) -> None:
+        if self._scan is None:
+            return
+        task, self._scan = self._scan, None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 class _IdCollector:
@@ -463,11 +591,16 @@ class SyncSummary:
     def write_errors(self) -> int:
         return sum(s.write_errors for s in self.collections.values())
 
+    @property
+    def failing(self) -> int:
+        return sum(s.failing for s in self.collections.values())
+
     def to_result(self, *, caught_up: bool) -> DbSyncResult:
         """`db sync --json`: caught up or not, and each collection's status at the end."""
         return DbSyncResult(
             caught_up=caught_up,
             write_errors=self.write_errors,
+            failing=self.failing,
             collections={
                 n: SyncedCollection.model_validate(vars(s)) for n, s in self.collections.items()
             },
@@ -500,10 +633,27 @@ class SyncEngine:
         self.drain_modes: dict[int, str] = {}
         self._changed = asyncio.Condition()
         self.failure: BaseException | None = None
+        self.tracking = False
 
     @property
     def statuses(self) -> list[CollectionStatus]:
         return [w.status for w in self.workers.values()]
+
+    def track_changes(self) -> None:
+        """From now on, remember every `_id` each collection applies (see `touched`)."""
+        self.tracking = True
+        for worker in self.workers.values():
+            worker.touched = {}
+
+    def touched(self) -> dict[str, list[Any]]:
+        """The `_id`s applied per collection since `track_changes`."""
+        return {n: list((w.touched or {}).values()) for n, w in self.workers.items()}
+
+    def request(self, name: str, ids: Iterable[Any]) -> None:
+        """Have collection `name`'s writer make these `_id`s equal to the source's."""
+        worker = self.workers.get(name)
+        if worker is not None:
+            worker.request(ids)
 
     def notify(self) -> None:
         async def _notify() -> None:
