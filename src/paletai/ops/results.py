@@ -224,6 +224,18 @@ class DbCutoverResult(OpsResult):
     identical: bool = False
     reverse: bool = False
     collections: list[CountedCollection] = []
+    # The full comparison runs before the pause; the pause re-checks only the _ids changed since
+    # (ids_rechecked; verify_seconds is that check, count_seconds the counts within it).
+    pre_verify_seconds: float = 0.0
+    pre_verify_repaired: int = 0
+    ids_rechecked: int = 0
+    count_seconds: float = 0.0
+    # The full comparison again after the switch (outside the pause), --verify-after.
+    verify_after: bool = False
+    verify_after_seconds: float | None = None
+    verify_after_identical: bool | None = None
+    verify_after_explained: int = 0
+    verify_after_differences: dict[str, list[str]] = {}
 
 
 # ---------------------------------------------------------------------------------------------

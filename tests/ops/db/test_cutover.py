@@ -11,16 +11,19 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bson import ObjectId
 
 from paletai.db.client import Client
+from paletai.ops.db import cutover as cutover_module
+from paletai.ops.db import sync as sync_module
 from paletai.ops.db.common import SYNC_STATE_COLLECTION
-from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, cutover
+from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, cutover, verify_after
 from paletai.ops.db.sync import SyncOptions
 from paletai.ops.db.verify import verify
 from tests.ops.conftest import game_doc, wait_until, with_db
@@ -101,6 +104,7 @@ async def test_cutover_with_a_stop_command(
     second_uri: str,
     fresh_name: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await _seed(mongo_client, fresh_name)
     flag = tmp_path / "app-stopped"
@@ -110,6 +114,13 @@ async def test_cutover_with_a_stop_command(
     await wait_until(lambda: sum(writer.ops.values()) >= 150, "writes before the cutover")
     switch = CommandSwitch(f"touch {flag}", f"rm -f {flag}")
     steps: list[str] = []
+    # Every full comparison (verify's or a reconcile's) records whether writes were stopped.
+    scans_while_paused: list[bool] = []
+    for module in (cutover_module, sync_module):
+        for name in ("merge_compare", "hashed_compare"):
+            monkeypatch.setattr(
+                module, name, _recording(getattr(module, name), flag.exists, scans_while_paused)
+            )
     report, reverse_engine = await cutover(
         with_db(mongo_uri, fresh_name),
         with_db(second_uri, fresh_name),
@@ -126,7 +137,14 @@ async def test_cutover_with_a_stop_command(
     assert report.method == "command"
     assert 0 < report.write_pause_seconds < 60
     assert report.write_pause_seconds >= report.drain_seconds + report.verify_seconds
-    assert any("verifying" in s for s in steps)
+    assert any("verifying the whole database" in s for s in steps)
+    # The full comparison ran before the pause, none inside it: the pause re-checked only the
+    # documents written since (the writer's), not the 2,020 of the database.
+    assert report.pre_verify_seconds > 0
+    assert scans_while_paused.count(False) >= 2  # games and users, before the stop
+    assert True not in scans_while_paused
+    assert 0 < report.ids_rechecked < 2000
+    assert report.verify_seconds >= report.count_seconds
     recorded = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one(
         {"_id": {"$regex": "^cutover:"}}
     )
@@ -149,6 +167,16 @@ async def test_cutover_refuses_a_wrong_admin_token(
     assert done.returncode == 2
     assert "refused the admin token (401)" in done.stderr
     assert fake_service.maintenance is False
+
+
+def _recording(
+    compare: Callable[..., Awaitable[None]], paused: Callable[[], bool], record: list[bool]
+) -> Callable[..., Awaitable[None]]:
+    async def recorded(*args: Any, **kwargs: Any) -> None:
+        record.append(paused())
+        await compare(*args, **kwargs)
+
+    return recorded
 
 
 def _popen(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -183,7 +211,16 @@ async def test_cutover_through_the_maintenance_switch_then_reverse_sync(
             await wait_until(lambda: out.exists() or proc.poll() is not None, "the cutover", 60)
         ops = await writer.finish()
         assert out.exists(), log.read_text()
+
+        def verified_after() -> bool:
+            try:
+                return bool(json.loads(out.read_text())["verify_after"])
+            except (ValueError, KeyError):
+                return False  # being rewritten
+
+        await wait_until(verified_after, "the full verify after the switch", 60)
         report = json.loads(out.read_text())
+        assert report["verify_after_identical"] is True
         assert report["command"] == "db cutover"
         assert report["schema_version"] == 1
         assert report["identical"] is True
@@ -252,23 +289,65 @@ async def test_cutover_that_does_not_verify_resumes_writes(
     fresh_name: str,
     tmp_path: Path,
 ) -> None:
-    # The stop command also corrupts one target document: the verify must catch it, and the
-    # cutover must give the old side its writes back (--start-command) and fail loudly.
+    # The last write before the stop (user-1 takes an address) cannot be applied: behind the
+    # sync's back, another user on the target holds that address under the unique index. The
+    # pause's re-check must catch it, and the cutover must give the old side its writes back
+    # (--start-command) and fail loudly, naming the refused write.
     await _seed(mongo_client, fresh_name)
-    target = with_db(second_uri, fresh_name)
+    users = mongo_client[fresh_name].users
+    for i in range(20):
+        await users.update_one({"_id": f"user-{i}"}, {"$set": {"email": f"u{i}@x"}})
+    await users.create_index("email", unique=True)
+    source, target = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
     flag = tmp_path / "app-stopped"
     script = (
         "import sys; from pymongo import MongoClient; "
-        "c = MongoClient(sys.argv[1]); "
-        f"c['{fresh_name}'].users.update_one({{'_id': 'user-1'}}, {{'\\$set': {{'x': 1}}}})"
+        "new = MongoClient(sys.argv[1]); old = MongoClient(sys.argv[2]); "
+        f"new['{fresh_name}'].users.update_one({{'_id': 'user-2'}}, "
+        "{'\\$set': {'email': 'taken@x'}}); "
+        f"old['{fresh_name}'].users.update_one({{'_id': 'user-1'}}, "
+        "{'\\$set': {'email': 'taken@x'}})"
     )
     switch = CommandSwitch(
-        f"touch {flag} && {sys.executable} -c \"{script}\" '{target}'", f"rm -f {flag}"
+        f"touch {flag} && {sys.executable} -c \"{script}\" '{target}' '{source}'", f"rm -f {flag}"
     )
-    with pytest.raises(CutoverFailed) as failed:
-        await cutover(with_db(mongo_uri, fresh_name), target, switch)
+    with pytest.raises(CutoverFailed, match='writes still failing: users: "user-1"') as failed:
+        await cutover(source, target, switch)
     assert not flag.exists()  # writes resumed on the old side
     assert failed.value.verify is not None
-    users = next(c for c in failed.value.verify.collections if c.name == "users")
-    assert users.different.sample == ['"user-1"']
+    users_report = next(c for c in failed.value.verify.collections if c.name == "users")
+    assert users_report.different.sample == ['"user-1"']
     assert failed.value.report.identical is False
+    assert failed.value.report.ready_at == ""
+
+
+async def test_the_verify_after_the_switch_finds_what_the_pause_cannot_see(
+    mongo_client: Client,
+    second_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+) -> None:
+    """A write to the new side behind the sync's back *during* the pause, on a document nobody
+    changed since the full comparison, is invisible to the pause's re-check (same counts): the
+    full verify after the switch finds it, and sets apart what the new app wrote since."""
+    await _seed(mongo_client, fresh_name)
+    source, target = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    script = (
+        "import sys; from pymongo import MongoClient; c = MongoClient(sys.argv[1]); "
+        f"c['{fresh_name}'].users.update_one({{'_id': 'user-1'}}, {{'\\$set': {{'x': 1}}}})"
+    )
+    switch = CommandSwitch(f"{sys.executable} -c \"{script}\" '{target}'")
+    report, _ = await cutover(source, target, switch)
+    assert report.identical  # the pause could not see it
+    # The new app's first writes, after READY: not differences.
+    await second_client[fresh_name].users.update_one({"_id": "user-5"}, {"$set": {"new": True}})
+    await second_client[fresh_name].games.insert_one(game_doc(5000, size=50))
+    await verify_after(source, target, report)
+    assert report.verify_after is True
+    assert report.verify_after_identical is False
+    assert report.identical is False
+    assert report.verify_after_differences == {"users": ['"user-1"']}
+    assert report.verify_after_explained == 2
+    result = report.to_result()
+    assert result.verify_after_differences == {"users": ['"user-1"']}

@@ -17,7 +17,14 @@ from rich.table import Table
 from paletai.ops.cli import JsonOut, fail, run, write_json
 from paletai.ops.cli import err as console
 from paletai.ops.db.backup import backup as run_backup
-from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, MaintenanceSwitch, WriteSwitch
+from paletai.ops.db.cutover import (
+    CommandSwitch,
+    CutoverFailed,
+    CutoverReport,
+    MaintenanceSwitch,
+    WriteSwitch,
+    verify_after,
+)
 from paletai.ops.db.cutover import cutover as run_cutover
 from paletai.ops.db.namespaces import NamespaceMapper
 from paletai.ops.db.parallel import DEFAULT_PARALLEL
@@ -630,9 +637,22 @@ def cutover(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before stopping writes.")] = False,
     catch_up_timeout: Annotated[float, typer.Option(help="Seconds to wait for the sync.")] = 600.0,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to drain once paused.")] = 120.0,
+    verify_after_switch: Annotated[
+        bool,
+        typer.Option(
+            "--verify-after/--no-verify-after",
+            help="After READY, compare the whole database once more (outside the pause; "
+            "writes the new side takes by then are set apart).",
+        ),
+    ] = True,
     json_out: JsonOut = None,
 ) -> None:
-    """The guided switch: sync, stop writes on the old side, drain, verify, report the pause.
+    """The guided switch: sync, verify, stop writes on the old side, drain, re-check, report
+    the pause.
+
+    The whole database is compared before the pause, while the sync runs; the pause only drains
+    the change streams, re-checks the _ids changed since, and compares counts, so it does not
+    grow with the data. --verify-after (default) compares everything again after READY.
 
     Writes are stopped with the old PaletAI's maintenance switch (--service-url, ADMIN_TOKEN),
     or with your own command (--stop-command) when the old side is not PaletAI. If the target
@@ -668,6 +688,7 @@ def cutover(
             reverse=reverse,
             catch_up_timeout=catch_up_timeout,
             drain_timeout=drain_timeout,
+            verify_after_switch=verify_after_switch,
             json_out=json_out,
         )
     )
@@ -683,6 +704,7 @@ async def _cutover_main(
     reverse: bool,
     catch_up_timeout: float,
     drain_timeout: float,
+    verify_after_switch: bool,
     json_out: Path | None,
 ) -> None:
     try:
@@ -708,25 +730,60 @@ async def _cutover_main(
         console.print(
             f"[bold green]READY[/]: target verified identical; write pause "
             f"[bold]{report.write_pause_seconds:.2f} s[/] (stop {report.stop_call_seconds:.2f} s, "
-            f"drain {report.drain_seconds:.2f} s, verify {report.verify_seconds:.2f} s). "
-            "Point the app at the new database now."
+            f"drain {report.drain_seconds:.2f} s, re-check of {report.ids_rechecked} changed "
+            f"_ids and counts {report.verify_seconds:.2f} s; full verify before the pause "
+            f"{report.pre_verify_seconds:.2f} s). Point the app at the new database now."
         )
+
+    async def check_after() -> bool:
+        if not verify_after_switch:
+            return True
+        console.print("[cyan]>[/] verifying the whole database again (outside the pause) ...")
+        await verify_after(source, target, report, db_name=db, target_db_name=target_db)
+        write_json(json_out, report.to_result())
+        return _print_verify_after(report)
 
     if reverse_engine is None:
         ready()
+        if not await check_after():
+            raise typer.Exit(1)
         return
 
-    async def follow() -> None:
+    async def follow() -> bool:
         async with syncing(reverse_engine) as engine:
             ready()
             console.print(
                 "[cyan]>[/] reverse sync NEW -> OLD running: a rollback loses nothing. "
                 "Ctrl-C to end."
             )
+            same = await check_after()
             await engine.wait_stopped()
+            return same
 
-    await _with_signals(lambda: [reverse_engine], follow())
+    same = await _with_signals(lambda: [reverse_engine], follow())
     console.print("reverse sync stopped")
+    if not same:
+        raise typer.Exit(1)
+
+
+def _print_verify_after(report: CutoverReport) -> bool:
+    """One line: identical after the switch, or the _ids that differ (then False)."""
+    seconds = report.verify_after_seconds or 0.0
+    if report.verify_after_identical:
+        console.print(
+            f"[green]verified again after the switch[/]: identical ({seconds:.2f} s; "
+            f"{report.verify_after_explained} _ids written on the new side since set apart)"
+        )
+        return True
+    listed = "; ".join(
+        f"{n}: {', '.join(ids)}" for n, ids in report.verify_after_differences.items()
+    )
+    console.print(
+        f"[bold red]error:[/] the full verify after the switch found documents that differ and "
+        f"were not written on the new side since: {listed}; the old side is still stopped: "
+        "roll back (point the app at the old database) or repair these, then run db verify"
+    )
+    return False
 
 
 # --- paletai db repair likes: the logic is games.service.repair_likes -------------------------

@@ -2,7 +2,12 @@
 start syncing back, so that a rollback loses nothing written after the switch.
 
 The write pause is measured from the moment we ask the old side to stop writes to the moment the
-target is verified identical and ready (reverse stream positioned when --reverse is given).
+target is verified identical and ready (reverse stream positioned when --reverse is given). It
+does not grow with the data: the full comparison runs *before* the pause, while the sync runs and
+remembers every `_id` it applies from then on; the pause only drains the change streams to the
+position at the pause, re-checks those `_id`s (and the ones the full comparison found different)
+on both sides, and compares the counts. After the switch the full comparison can run once more,
+outside the pause (`verify_after`), with the writes the new side takes by then set apart.
 """
 
 from __future__ import annotations
@@ -15,13 +20,44 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import httpx
+from bson.raw_bson import RawBSONDocument
 
 from paletai.db.client import describe_hosts
-from paletai.ops.db.common import SYNC_STATE_COLLECTION, user_collections
-from paletai.ops.db.sync import SyncEngine, SyncOptions, open_engine, plain_token, syncing
-from paletai.ops.db.verify import VerifyReport, verify_databases
+from paletai.ops.db.common import (
+    RAW_CODEC,
+    SYNC_STATE_COLLECTION,
+    RawCollection,
+    RawDatabase,
+    connect,
+    database_from_uri,
+    id_bytes,
+    leading_id,
+    user_collections,
+)
+from paletai.ops.db.sync import (
+    SyncEngine,
+    SyncOptions,
+    event_ids,
+    open_engine,
+    plain_token,
+    syncing,
+)
+from paletai.ops.db.verify import (
+    PARALLEL_COLLECTIONS,
+    SAMPLE_LIMIT,
+    CollectionReport,
+    OrderDisagrees,
+    ReportSink,
+    VerifyReport,
+    describe_id,
+    hashed_compare,
+    index_shapes,
+    merge_compare,
+)
 from paletai.ops.errors import OpsError
 from paletai.ops.results import DbCutoverResult
+
+RECHECK_CHUNK = 500
 
 Step = Callable[[str], None]
 
@@ -124,9 +160,26 @@ class CutoverReport:
     identical: bool = False
     reverse: bool = False
     collections: list[dict[str, Any]] = field(default_factory=list)
+    # Before the pause: the full comparison, and the _ids it found different (handed to the sync).
+    pre_verify_seconds: float = 0.0
+    pre_verify_repaired: int = 0
+    # In the pause (verify_seconds): _ids changed since the full comparison, re-checked on both
+    # sides, and the counts (count_seconds of it).
+    ids_rechecked: int = 0
+    count_seconds: float = 0.0
+    # After the switch, outside the pause: the full comparison again.
+    verify_after: bool = False
+    verify_after_seconds: float | None = None
+    verify_after_identical: bool | None = None
+    verify_after_explained: int = 0
+    verify_after_differences: dict[str, list[str]] = field(default_factory=dict)
+    # Change-stream positions of the new side at the switch (for verify_after; not reported).
+    target_marks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["target_marks"]
+        return data
 
     def to_result(self) -> DbCutoverResult:
         return DbCutoverResult.model_validate(self.as_dict())
@@ -212,8 +265,31 @@ async def cutover(
         await engine.drain(catch_up_timeout)
         report.initial_sync_seconds = round(time.monotonic() - began, 3)
 
-        # Periodic reconciles would compete with the verify for the servers during the pause.
+        # Periodic reconciles would compete with the comparisons for the servers from here on.
         engine.options.reconcile_interval = float("inf")
+        engine.options.content_reconcile_interval = float("inf")
+
+        say("verifying the whole database while the sync runs (before the pause) ...")
+        engine.track_changes()
+        mark = time.monotonic()
+        pre_report, differing = await compare_databases(engine.source_db, engine.target_db)
+        report.pre_verify_seconds = round(time.monotonic() - mark, 3)
+        structural = _structural_differences(pre_report)
+        if structural:
+            report.collections = _counts(pre_report)
+            raise CutoverFailed(
+                f"the target differs in more than documents ({structural}); writes were not "
+                "stopped",
+                report,
+                pre_report,
+            )
+        # Documents that differ now are mostly changes the sync is applying; the rest (a write
+        # to the target behind the sync's back) are written again from the source, before the
+        # pause. All of them are re-checked in the pause.
+        for name, values in differing.items():
+            engine.request(name, values)
+        report.pre_verify_repaired = sum(len(v) for v in differing.values())
+        await engine.drain(catch_up_timeout, reconcile=False)
 
         say(f"stopping writes on the old side ({switch.method}) ...")
         paused = time.monotonic()
@@ -221,27 +297,37 @@ async def cutover(
         await switch.stop()
         report.stop_call_seconds = round(time.monotonic() - paused, 3)
         try:
-            say("draining the sync to zero lag ...")
+            say("draining the sync to the position at the pause ...")
             mark = time.monotonic()
             await engine.drain(drain_timeout, reconcile=False)
             report.drain_seconds = round(time.monotonic() - mark, 3)
-            say("verifying ...")
+            say("re-checking the _ids changed since the verify, and the counts ...")
             mark = time.monotonic()
-            verify_report = await verify_databases(engine.source_db, engine.target_db)
+            verify_report = await recheck(
+                engine.source_db, engine.target_db, _merged(engine.touched(), differing)
+            )
             if not verify_report.identical and _only_id_sets_differ(verify_report):
-                # A source that sends no delete events (Cosmos DB RU): reconcile, verify again.
-                say("reconciling _id sets (the source sent no event for some changes) ...")
+                # Counts differ: a source that sends no delete events (Cosmos DB RU) or a
+                # target changed behind the sync's back. Reconcile the _id sets, check again.
+                say("reconciling _id sets (the counts differ: some changes sent no event) ...")
                 await engine.drain(drain_timeout, strict=True)
-                verify_report = await verify_databases(engine.source_db, engine.target_db)
+                verify_report = await recheck(
+                    engine.source_db, engine.target_db, _merged(engine.touched(), differing)
+                )
             report.verify_seconds = round(time.monotonic() - mark, 3)
+            report.count_seconds = round(verify_report.seconds, 3)
+            report.ids_rechecked = len(
+                {id_bytes(v) for vs in _merged(engine.touched(), differing).values() for v in vs}
+            )
             report.identical = verify_report.identical
-            report.collections = [
-                {"name": c.name, "source": c.source_count, "target": c.target_count}
-                for c in verify_report.collections
-            ]
+            report.collections = _counts(verify_report)
             if not verify_report.identical:
+                failing = _failing(engine)
                 raise CutoverFailed(
-                    "the target is not identical after draining", report, verify_report
+                    "the target is not identical after draining"
+                    + (f" (writes still failing: {failing})" if failing else ""),
+                    report,
+                    verify_report,
                 )
             if reverse:
                 await seed_reverse(engine, report.target)
@@ -251,6 +337,8 @@ async def cutover(
             raise
         report.write_pause_seconds = round(time.monotonic() - paused, 3)
         report.ready_at = _now()
+        # Where the new side's changes start: writes it takes from now on are not differences.
+        report.target_marks = await _stream_marks(engine.target_db)
         await engine.target_db[SYNC_STATE_COLLECTION].update_one(
             {"_id": f"cutover:{report.ready_at}"}, {"$set": report.as_dict()}, upsert=True
         )
@@ -272,3 +360,237 @@ def _only_id_sets_differ(report: VerifyReport) -> bool:
         not c.different.count and not c.indexes_missing_in_target and not c.indexes_extra_in_target
         for c in report.collections
     )
+
+
+def _structural_differences(report: VerifyReport) -> str:
+    """Differences the sync does not repair: indexes, and collections only in the target."""
+    parts = []
+    for c in report.collections:
+        if c.indexes_missing_in_target or c.indexes_extra_in_target:
+            parts.append(f"indexes of {c.name!r}")
+        elif c.in_target and not c.in_source:
+            parts.append(f"{c.name!r} only in the target")
+    return ", ".join(parts)
+
+
+def _counts(report: VerifyReport) -> list[dict[str, Any]]:
+    return [
+        {"name": c.name, "source": c.source_count, "target": c.target_count}
+        for c in report.collections
+    ]
+
+
+def _merged(*groups: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    merged: dict[str, list[Any]] = {}
+    for group in groups:
+        for name, values in group.items():
+            merged.setdefault(name, []).extend(values)
+    return merged
+
+
+def _failing(engine: SyncEngine) -> str:
+    return "; ".join(
+        f"{s.name}: {', '.join(s.failing_ids)} ({s.last_error})"
+        for s in engine.statuses
+        if s.failing
+    )
+
+
+class _CollectingSink(ReportSink):
+    """A verify report that also keeps every differing `_id` (not only a sample)."""
+
+    def __init__(self, report: CollectionReport) -> None:
+        super().__init__(report)
+        self.ids: list[Any] = []
+
+    def missing(self, value: Any) -> None:
+        super().missing(value)
+        self.ids.append(value)
+
+    def extra(self, value: Any) -> None:
+        super().extra(value)
+        self.ids.append(value)
+
+    def different(self, value: Any) -> None:
+        super().different(value)
+        self.ids.append(value)
+
+
+async def compare_databases(
+    source_db: RawDatabase, target_db: RawDatabase
+) -> tuple[VerifyReport, dict[str, list[Any]]]:
+    """`db verify`'s full comparison (documents and indexes), plus every `_id` that differs."""
+    report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
+    started = time.perf_counter()
+    src_names, tgt_names = await asyncio.gather(
+        user_collections(source_db), user_collections(target_db)
+    )
+    limit = asyncio.Semaphore(PARALLEL_COLLECTIONS)
+    differing: dict[str, list[Any]] = {}
+
+    async def one(name: str) -> CollectionReport:
+        source = source_db.get_collection(name, codec_options=RAW_CODEC)
+        target = target_db.get_collection(name, codec_options=RAW_CODEC)
+        in_source, in_target = name in src_names, name in tgt_names
+        async with limit:
+            coll = CollectionReport(name=name, in_source=in_source, in_target=in_target)
+            sink = _CollectingSink(coll)
+            try:
+                await merge_compare(source, target, sink)
+            except OrderDisagrees:
+                coll = CollectionReport(
+                    name=name, in_source=in_source, in_target=in_target, merge="hashed"
+                )
+                sink = _CollectingSink(coll)
+                await hashed_compare(source, target, sink)
+            src_ix, tgt_ix = await asyncio.gather(index_shapes(source), index_shapes(target))
+        coll.indexes_missing_in_target = sorted(i.describe() for i in src_ix - tgt_ix)
+        coll.indexes_extra_in_target = sorted(i.describe() for i in tgt_ix - src_ix)
+        differing[name] = sink.ids
+        return coll
+
+    names = sorted(set(src_names) | set(tgt_names))
+    report.collections = list(await asyncio.gather(*(one(n) for n in names)))
+    report.seconds = time.perf_counter() - started
+    return report, differing
+
+
+async def _fetch(coll: RawCollection, values: list[Any]) -> dict[bytes, RawBSONDocument]:
+    return {id_bytes(leading_id(doc)): doc async for doc in coll.find({"_id": {"$in": values}})}
+
+
+async def recheck(
+    source_db: RawDatabase, target_db: RawDatabase, ids: dict[str, list[Any]]
+) -> VerifyReport:
+    """The pause's check: these `_id`s read from both sides and compared byte for byte, and
+    every collection's count (the server's count, which needs no scan on MongoDB).
+
+    Its cost follows the writes since the full comparison, not the size of the data.
+    `seconds` of the report is the time the counts took."""
+    report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
+    src_names, tgt_names = await asyncio.gather(
+        user_collections(source_db), user_collections(target_db)
+    )
+    names = sorted(set(src_names) | set(tgt_names))
+    started = time.perf_counter()
+
+    async def count(db: RawDatabase, present: list[str], name: str) -> int:
+        # Only where it exists: some servers create the collection they count.
+        return await db[name].estimated_document_count() if name in present else 0
+
+    counts = await asyncio.gather(
+        *(count(source_db, src_names, n) for n in names),
+        *(count(target_db, tgt_names, n) for n in names),
+    )
+    report.seconds = time.perf_counter() - started
+
+    async def one(index: int, name: str) -> CollectionReport:
+        coll = CollectionReport(
+            name=name,
+            in_source=name in src_names,
+            in_target=name in tgt_names,
+            source_count=counts[index],
+            target_count=counts[len(names) + index],
+        )
+        unique = list({id_bytes(v): v for v in ids.get(name, [])}.values())
+        source = source_db.get_collection(name, codec_options=RAW_CODEC)
+        target = target_db.get_collection(name, codec_options=RAW_CODEC)
+        for start in range(0, len(unique), RECHECK_CHUNK):
+            chunk = unique[start : start + RECHECK_CHUNK]
+            there, here = await asyncio.gather(_fetch(source, chunk), _fetch(target, chunk))
+            for value in chunk:
+                key = id_bytes(value)
+                a, b = there.get(key), here.get(key)
+                if a is None and b is None:
+                    continue
+                if b is None:
+                    coll.missing_in_target.add(value)
+                elif a is None:
+                    coll.extra_in_target.add(value)
+                elif a.raw != b.raw:
+                    coll.different.add(value)
+        return coll
+
+    report.collections = list(await asyncio.gather(*(one(i, n) for i, n in enumerate(names))))
+    return report
+
+
+async def _stream_marks(db: RawDatabase) -> dict[str, dict[str, Any]]:
+    marks: dict[str, dict[str, Any]] = {}
+    for name in await user_collections(db):
+        stream = await db[name].watch()
+        try:
+            token = stream.resume_token
+        finally:
+            await stream.close()
+        if token is not None:
+            marks[name] = plain_token(token)
+    return marks
+
+
+async def verify_after(
+    source_uri: str,
+    target_uri: str,
+    report: CutoverReport,
+    *,
+    db_name: str | None = None,
+    target_db_name: str | None = None,
+) -> CutoverReport:
+    """The full comparison once more, after the switch (outside the pause).
+
+    The new side may take writes by then (and a reverse sync carries them back): an `_id` that
+    changed on the new side since the switch is not counted as a difference. Any other
+    difference was missed by the pause's check (e.g. a write to the new side behind the sync's
+    back during the pause): `verify_after_identical` is False and so is `identical`."""
+    src_name = database_from_uri(source_uri, db_name)
+    tgt_name = database_from_uri(target_uri, target_db_name or db_name)
+    source = await connect(source_uri, role="source")
+    try:
+        target = await connect(target_uri, role="target")
+        try:
+            source_db = source.get_database(src_name, codec_options=RAW_CODEC)
+            target_db = target.get_database(tgt_name, codec_options=RAW_CODEC)
+            changed: set[bytes] = set()
+            streams = [
+                await target_db[name].watch(resume_after=token)
+                for name, token in report.target_marks.items()
+            ]
+            stop = asyncio.Event()
+
+            async def follow() -> None:
+                # Read the new side's changes while the comparison runs (a server may prune
+                # history that readers have passed).
+                while True:
+                    for stream in streams:
+                        while (event := await stream.try_next()) is not None:
+                            changed.update(id_bytes(v) for v in event_ids(event))
+                    if stop.is_set():
+                        return
+                    await asyncio.sleep(0.05)
+
+            watcher = asyncio.create_task(follow())
+            try:
+                started = time.monotonic()
+                _, differing = await compare_databases(source_db, target_db)
+                report.verify_after_seconds = round(time.monotonic() - started, 3)
+                stop.set()
+                await watcher
+            finally:
+                watcher.cancel()
+                for stream in streams:
+                    await stream.close()
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    report.verify_after = True
+    unexplained: dict[str, list[str]] = {}
+    for name, values in differing.items():
+        left = [v for v in values if id_bytes(v) not in changed]
+        report.verify_after_explained += len(values) - len(left)
+        if left:
+            unexplained[name] = [describe_id(v) for v in left[:SAMPLE_LIMIT]]
+    report.verify_after_differences = unexplained
+    report.verify_after_identical = not unexplained
+    report.identical = report.identical and not unexplained
+    return report

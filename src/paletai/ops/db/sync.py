@@ -306,6 +306,8 @@ class CollectionSync:
                 # and one the target still refuses is retried with backoff until it goes through.
                 refused = [leading_id(batch[e["index"]]) for e in exc.details["writeErrors"]]
                 await self.apply_ids(refused)
+        if self.touched is not None:
+            self.touched.update((id_bytes(v), v) for v in map(leading_id, batch))
         self.status.copied += len(batch)
         await self.save_state(last_id=leading_id(batch[-1]), copied=self.status.copied)
 

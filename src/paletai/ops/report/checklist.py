@@ -312,8 +312,9 @@ def _database_section(r: Results) -> Section:
         section.items.append(
             _bool_item(
                 "Verified sync is working",
-                sync.caught_up and sync.write_errors == 0,
-                f"caught up: {'yes' if sync.caught_up else 'no'}, {sync.write_errors} write errors",
+                sync.caught_up and sync.failing == 0,
+                f"caught up: {'yes' if sync.caught_up else 'no'}, {sync.failing} _ids still "
+                f"failing ({sync.write_errors} writes refused, retried)",
             )
         )
         section.items.append(
@@ -336,8 +337,9 @@ def _database_section(r: Results) -> Section:
                 f"{'identical' if cutover.identical else 'NOT identical'}; write pause "
                 f"{_secs(cutover.write_pause_seconds)} (stop "
                 f"{_secs(cutover.stop_call_seconds)}, drain "
-                f"{_secs(cutover.drain_seconds)}, verify "
-                f"{_secs(cutover.verify_seconds)})"
+                f"{_secs(cutover.drain_seconds)}, re-check "
+                f"{_secs(cutover.verify_seconds)}; full verify before it "
+                f"{_secs(cutover.pre_verify_seconds)})"
                 + ("; reverse sync new → old started" if cutover.reverse else ""),
             )
         )
