@@ -22,6 +22,7 @@ from paletai.ops.db.common import RAW_CODEC, index_shape
 from paletai.ops.db.dumpfmt import USERS_FILE
 from paletai.ops.db.namespaces import NamespaceMapper
 from paletai.ops.db.parallel import CollectionFailed
+from paletai.ops.db.progress import collection_progress
 from paletai.ops.db.restore import restore
 from paletai.ops.db.users import dump_users
 from paletai.ops.db.verify import verify
@@ -135,6 +136,46 @@ async def test_parallel_backup_and_restore_equal_serial(
         assert report.identical, report.as_dict()
     finally:
         await second_client.drop_database(parallel_db)
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+async def test_progress_rows_stay_in_order_with_their_own_counts_and_clocks(
+    mongo_client: Client,
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    tmp_path: Path,
+    parallel: int,
+) -> None:
+    await _seed(mongo_client, fresh_name)
+    with collection_progress(quiet=True) as progress:
+        dumped = await backup(
+            with_db(mongo_uri, fresh_name), tmp_path / "d", parallel=parallel, progress=progress
+        )
+    with collection_progress(quiet=True) as restore_progress:
+        restored = await restore(
+            with_db(second_uri, fresh_name),
+            tmp_path / "d",
+            parallel=parallel,
+            progress=restore_progress,
+        )
+    for rows, items in (
+        (progress.tasks, [(c.name, c.documents, c.bytes) for c in dumped.collections]),
+        (
+            restore_progress.tasks,
+            [(c.namespace, c.documents, c.bytes) for c in restored.collections],
+        ),
+    ):
+        # One row per collection, in name order, ending at that collection's own figures.
+        assert [(t.description, t.completed, t.total, t.fields["bytes"]) for t in rows] == [
+            (name, docs, docs, size) for name, docs, size in items
+        ]
+        clocks = [(t.start_time, t.finished_time) for t in rows]
+        assert all(start is not None and done is not None for start, done in clocks)
+        if parallel == 1:
+            # A queued row's clock starts when its collection does, after the one before ends.
+            for (start, took), (next_start, _) in zip(clocks, clocks[1:], strict=False):
+                assert next_start >= start + took
 
 
 def _seed_for_failure(mongo_uri: str, name: str) -> None:

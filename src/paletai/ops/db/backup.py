@@ -127,6 +127,8 @@ async def dump_collection(
     if progress is not None and task is None:
         total = await coll.estimated_document_count()
         task = progress.add_task(name, total=total or None, bytes=0)
+    if progress is not None and task is not None:
+        progress.start_task(task)  # its clock (docs/s, elapsed) runs from here, not from queued
     started = time.perf_counter()
     documents = 0
     written = 0
@@ -251,11 +253,12 @@ async def backup(
 
         build = await client.admin.command("buildInfo")
         db_dir = _prepare(out_dir, name, str(build.get("version", "unknown")))
-        # Every row from the start, in name order: the display does not move as they finish.
+        # Every row from the start, in name order (the display does not move as they finish);
+        # a row's clock starts when its collection does.
         tasks: dict[str, TaskID] = {}
         if progress is not None:
             for n in names:
-                tasks[n] = progress.add_task(n, total=totals[n] or None, bytes=0)
+                tasks[n] = progress.add_task(n, total=totals[n] or None, bytes=0, start=False)
         started = time.perf_counter()
 
         async def dump_one(coll_name: str) -> CollectionDumpResult:

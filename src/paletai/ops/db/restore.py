@@ -134,6 +134,8 @@ async def restore_collection(
         if total is None:
             total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
         task = progress.add_task(result.namespace, total=total if total >= 0 else None, bytes=0)
+    if progress is not None and task is not None:
+        progress.start_task(task)  # its clock (docs/s, elapsed) runs from here, not from queued
     started = time.perf_counter()
     in_flight: list[asyncio.Task[None]] = []
     batch: list[RawBSONDocument] = []
@@ -284,13 +286,14 @@ async def restore(
             CollectionRestoreResult(namespace=target, source_namespace=dumped.namespace)
             for target, dumped in plan
         ]
-        tasks: dict[str, TaskID] = {}
+        tasks: dict[int, TaskID] = {}
         if progress is not None:
-            # Every row from the start, in plan order (a gzip file's count is not known).
-            for item, (_, dumped) in zip(items, plan, strict=True):
+            # Every row from the start, in plan order (a gzip file's count is not known); a
+            # row's clock starts when its collection does.
+            for index, (item, (_, dumped)) in enumerate(zip(items, plan, strict=True)):
                 total = count_bson_file(dumped.data_path)[0] if dumped.data_path else 0
-                tasks[item.namespace] = progress.add_task(
-                    item.namespace, total=total if total >= 0 else None, bytes=0
+                tasks[index] = progress.add_task(
+                    item.namespace, total=total if total >= 0 else None, bytes=0, start=False
                 )
 
         async def restore_one(index: int) -> CollectionRestoreResult:
@@ -301,7 +304,7 @@ async def restore(
             if drop:
                 await db.drop_collection(coll_name)
             await restore_collection(
-                db, coll_name, dumped, item, progress=progress, task=tasks.get(target)
+                db, coll_name, dumped, item, progress=progress, task=tasks.get(index)
             )
             return item
 
