@@ -390,6 +390,20 @@ def test_a_bad_query_is_one_line_and_writes_nothing(
     assert not out.exists()
 
 
+async def test_a_query_the_server_refuses_is_one_line_before_anything_is_written(
+    mongo_client: Client, mongo_uri: str, fresh_name: str, tmp_path: Path
+) -> None:
+    await mongo_client[fresh_name].games.insert_one({"_id": "g", "n": 1})
+    with pytest.raises(OpsError, match=r"--query: the source refused the filter \(.*\$bogus"):
+        await backup(
+            with_db(mongo_uri, fresh_name),
+            tmp_path / "d",
+            collection="games",
+            query='{"n": {"$bogus": 1}}',
+        )
+    assert not (tmp_path / "d").exists()
+
+
 def test_query_without_collection_is_refused(mongo_uri: str, tmp_path: Path) -> None:
     result = runner.invoke(
         db_app, ["backup", "--uri", mongo_uri, "--out", str(tmp_path / "d"), "--query", "{}"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from bson import json_util
 from bson.errors import BSONError
+from pymongo.errors import OperationFailure
 from rich.progress import Progress, TaskID
 
 import paletai
@@ -230,11 +231,17 @@ async def backup(
         totals: dict[str, int] = {}
         for coll_name in names:
             coll = db.get_collection(coll_name)
-            totals[coll_name] = (
-                await coll.count_documents(query_filter)
-                if query_filter is not None
-                else await coll.estimated_document_count()
-            )
+            if query_filter is None:
+                totals[coll_name] = await coll.estimated_document_count()
+                continue
+            try:
+                totals[coll_name] = await coll.count_documents(query_filter)
+            except OperationFailure as exc:
+                reason = (exc.details or {}).get("errmsg") or str(exc)
+                raise OpsError(
+                    f"--query: the source refused the filter ({reason}); "
+                    "check its operators, e.g. " + QUERY_EXAMPLE
+                ) from exc
         result = BackupResult(database=name, directory=str(out_dir), dry_run=dry_run, query=query)
         db_dir = out_dir / name
         if dry_run:
