@@ -438,6 +438,25 @@ class DeployDomainResult(CheckResult):
     url: str | None = _absent_when_none()
 
 
+class MigratePreflightResult(CheckResult):
+    """Pre-Migration "Information Gathering" and "Database Preparation", as measured."""
+
+    command: Literal["migrate preflight"] = "migrate preflight"
+    tenant: str | None = None
+    subscription: str | None = None
+    account: str | None = None  # az's signed-in user (UPN) or service principal (app id)
+    account_type: str | None = None  # "user" | "servicePrincipal"
+    mongodb_hosts: str | None = None  # never the credentials
+    mongodb_version: str | None = None
+    mongodb_data_bytes: int | None = None
+    change_streams: bool | None = None
+    cosmos_db: bool = False
+    ai_provider: str | None = None
+    region: str | None = None  # App Service's REGION_NAME where preflight ran, if it did
+    site: str | None = None  # App Service's WEBSITE_SITE_NAME
+    warnings: list[str] = []
+
+
 # ---------------------------------------------------------------------------------------------
 # deploy decommission
 
@@ -525,7 +544,8 @@ AnyResult = Annotated[
     | DeployVerifyResult
     | DeployDomainResult
     | RehearseResult
-    | DeployDecommissionResult,
+    | DeployDecommissionResult
+    | MigratePreflightResult,
     Field(discriminator="command"),
 ]
 _ANY_RESULT: TypeAdapter[AnyResult] = TypeAdapter(AnyResult)
@@ -542,6 +562,7 @@ CHECK_MODELS: dict[str, type[CheckResult]] = {
         SettingsApplyResult,
         DeployVerifyResult,
         DeployDomainResult,
+        MigratePreflightResult,
     )
 }
 MODELS: dict[str, type[OpsResult]] = {

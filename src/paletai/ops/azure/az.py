@@ -36,6 +36,7 @@ class AzCli:
     dry_run: bool = False
     echo: Callable[[str], None] = print
     planned: list[str] = field(default_factory=list)
+    timeout: float = AZ_TIMEOUT_SECONDS  # seconds one call may take (a deployment takes long)
 
     @classmethod
     def locate(
@@ -74,12 +75,10 @@ class AzCli:
         what = command_words(args)
         try:
             proc = subprocess.run(
-                argv, capture_output=True, text=True, check=False, timeout=AZ_TIMEOUT_SECONDS
+                argv, capture_output=True, text=True, check=False, timeout=self.timeout
             )
         except subprocess.TimeoutExpired:
-            raise DeployError(
-                f"`az {what}` did not finish within {AZ_TIMEOUT_SECONDS:.0f} s"
-            ) from None
+            raise DeployError(f"`az {what}` did not finish within {self.timeout:g} s") from None
         except OSError as exc:
             raise DeployError(f"could not run `az {what}`: {exc}; {AZ_INSTALL_HINT}") from exc
         if proc.returncode != 0:

@@ -7,6 +7,7 @@ Each prints one PASS/FAIL line per check and a summary, exits 0 only when every 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,7 @@ from paletai.ops.checks.phase4 import (
     print_check,
     run_phase4,
 )
+from paletai.ops.checks.preflight import PreflightOptions, redact, run_preflight
 from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
 migrate_app = typer.Typer(
@@ -237,4 +239,119 @@ def dns(
     note = report.extra.get("note")
     if note:
         console.print(f"     note: {escape(str(note))}")
+    finish_checks(report, json_out)
+
+
+@migrate_app.command()
+def preflight(
+    tenant: Annotated[
+        str | None, typer.Option(help="The NEW Azure tenant ID: az must be signed in to it.")
+    ] = None,
+    subscription: Annotated[
+        str | None,
+        typer.Option(help="The NEW subscription ID: visible, and Contributor or Owner on it."),
+    ] = None,
+    assignee: Annotated[
+        str | None,
+        typer.Option(
+            help="Whose roles to check (UPN, app id or object id; default: az's signed-in "
+            "account; give the object id for a managed identity)."
+        ),
+    ] = None,
+    mongodb_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--mongodb-uri", help="The MongoDB to migrate (default: DB_PATH of the settings)."
+        ),
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database name (default: the URI's path).")
+    ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            help="App settings file (`settings export` / `az webapp config appsettings list` "
+            "JSON): its values win over the environment and .env.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds each MongoDB, AI, OneSignal, storage call may take."),
+    ] = 10.0,
+    az_timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds each `az` call may take.")
+    ] = 60.0,
+    json_out: JsonOut = None,
+) -> None:
+    """Pre-Migration, "Information Gathering" and "Database Preparation", as checks.
+
+    One PASS/FAIL line each: `az` is signed in to --tenant; --subscription is visible and the
+    account holds Contributor or Owner on it (at the subscription or above; a group's role
+    counts); the MongoDB URI connects and authenticates (server version, data size) and change
+    streams open (else `db sync` cannot run: use backup/restore); each configured AI key
+    (OpenAI, Azure OpenAI, Anthropic) lists models; OneSignal accepts its REST API key; the
+    storage account answers. An unconfigured provider is "not configured", a failure only when
+    it is the AI_PROVIDER in force. Azure checks run when --tenant or --subscription is given.
+    Run it in the new app's SSH console to measure MongoDB from the new region. Secrets are
+    never printed.
+
+    Example:
+
+        paletai migrate preflight --tenant TENANT_ID --subscription SUB_ID \\
+            --settings old-app-settings.json --json preflight.json
+    """
+    from paletai.config import SettingsError, load_settings
+    from paletai.ops.azure.settings import SettingsFileError, parse_settings
+
+    values: dict[str, str] = {}
+    if settings_file is not None:
+        try:
+            text = settings_file.read_text(encoding="utf-8")
+            values = {s.name: s.value for s in parse_settings(text, str(settings_file))}
+        except OSError as exc:
+            fail(f"cannot read --settings {settings_file}: {exc.strerror}; give an existing file")
+        except SettingsFileError as exc:
+            fail(str(exc))
+    try:
+        settings = load_settings(**values)
+    except SettingsError as exc:
+        problem = str(exc).splitlines()[0]
+        fail(
+            f"the settings are not valid: {problem}; fix it in --settings, .env or the environment"
+        )
+    options = PreflightOptions(
+        settings=settings,
+        tenant=tenant,
+        subscription=subscription,
+        assignee=assignee,
+        mongodb_uri=mongodb_uri,
+        db_name=db,
+        timeout=timeout,
+        az_timeout=az_timeout,
+    )
+    if mongodb_uri is not None:
+        from paletai.config import uri_problem
+
+        wrong = uri_problem(mongodb_uri)
+        if not mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
+            wrong = "must start with mongodb:// or mongodb+srv://"
+        if wrong:
+            fail(f"--mongodb-uri is not a MongoDB URI: {redact(wrong, options.secrets())}")
+    parts = [f"subscription {subscription}"] if subscription else []
+    if tenant and not subscription:
+        parts.append(f"tenant {tenant}")
+    target = ", ".join(parts) or "no Azure subscription given"
+    report = CheckReport("migrate preflight", target, echo=lambda c: print_check(console, c))
+    console.print(f"Pre-migration: checking [bold]{escape(target)}[/bold]")
+    if not (tenant or subscription):
+        console.print("     note: no --tenant/--subscription: the Azure checks are skipped")
+    asyncio.run(run_preflight(options, report))
+    for warning in report.extra.get("warnings") or []:
+        console.print(f"[bold yellow]WARN[/] {escape(str(warning))}", soft_wrap=True)
+    if not report.extra.get("region"):
+        console.print(
+            "     note: not run on Azure App Service (no REGION_NAME): MongoDB was reached from "
+            "this machine; run preflight in the new app's SSH console to test the new region"
+        )
     finish_checks(report, json_out)

@@ -70,3 +70,14 @@ SECURITY_IP_RESTRICTIONS = "security: ip restrictions"
 DOMAIN_HOSTNAME = "domain: hostname added"
 DOMAIN_CERTIFICATE = "domain: managed certificate"
 DOMAIN_BINDING = "domain: SNI binding"
+
+# migrate preflight (Pre-Migration): PREFLIGHT_AI_KEY is followed by the provider's name.
+PREFLIGHT_AZ_SIGNED_IN = "az: signed in"
+PREFLIGHT_AZ_TENANT = "az: tenant"
+PREFLIGHT_AZ_SUBSCRIPTION = "az: subscription visible"
+PREFLIGHT_AZ_ROLE = "az: Contributor or Owner"
+PREFLIGHT_MONGODB = "mongodb: connect + authenticate"
+PREFLIGHT_CHANGE_STREAMS = "mongodb: change streams"
+PREFLIGHT_AI_KEY = "ai key: "  # + openai, azure-openai, anthropic
+PREFLIGHT_ONESIGNAL = "onesignal: credentials"
+PREFLIGHT_STORAGE = "storage: account answers"
