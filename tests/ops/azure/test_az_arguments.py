@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from typer.testing import CliRunner
 
 from paletai.ops.azure.deploy_cli import deploy_app
 from paletai.ops.azure.settings_cli import settings_app
+from paletai.ops.checks.cli import migrate_app
+from tests.fixtures.fake_az import FAKE_AZ, FakeAz
 from tests.ops.azure.test_verify import verify_command_lines
 
 REPO = Path(__file__).resolve().parents[3]
@@ -36,6 +39,7 @@ ARGUMENT_ERRORS = (
 )
 GOT_PAST_THE_PARSER = (
     "Please run 'az login'",
+    'Please run "az login"',  # `account list` says it this way (a warning, then [])
     # `deployment group create|what-if --template-file X.bicep` compiles X with a Bicep it
     # downloads first, before anything else; there is no network here.
     "Error while attempting to retrieve the latest Bicep version",
@@ -93,7 +97,36 @@ def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     domain = ["domain", "add", "api.paletai.com", "--app", "paletai-new", "-g", "rg-paletai-prod"]
     lines += _dry_run(*domain, "--subscription", "sub-1")
     lines += verify_command_lines()  # read-only: recorded from a run against the fake az
+    lines += _preflight_lines(monkeypatch)
     return lines
+
+
+def _preflight_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The az lines `migrate preflight` runs (it has no dry run: they are recorded from a fake
+    az), for a user and for a service principal sign-in."""
+    recorded: list[str] = []
+    for kind, name in (("user", "ops@contoso.example"), ("servicePrincipal", "app-id-1")):
+        with tempfile.TemporaryDirectory() as tmp, monkeypatch.context() as m:
+            fake = FakeAz(Path(tmp), Path(tmp) / "az-calls.jsonl")
+            (fake.bin_dir / "az").write_text(FAKE_AZ.format(python=sys.executable))
+            (fake.bin_dir / "az").chmod(0o755)
+            m.setenv("PATH", f"{fake.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+            m.setenv("FAKE_AZ_LOG", str(fake.log))
+            m.setenv("FAKE_AZ_RESPONSES", str(fake.responses_file))
+            for setting in ("DB_PATH", "OPENAI_API_KEY"):
+                m.delenv(setting, raising=False)
+            m.chdir(tmp)
+            account: dict[str, object] = {"id": "sub-1", "name": "Prod", "state": "Enabled"}
+            account.update(tenantId="t-1", user={"name": name, "type": kind})
+            fake.respond("account show", account)
+            fake.respond("account list", [account])
+            fake.respond("role assignment list", [])
+            args = ["preflight", "--tenant", "t-1", "--subscription", "sub-1"]
+            result = runner.invoke(migrate_app, args)
+            assert result.exit_code == 1, result.output  # no MongoDB URI, no role: failed checks
+            recorded += ["az " + shlex.join(argv) for argv in fake.argvs()]
+    assert json.dumps(recorded).count("role assignment list") == 2, recorded
+    return list(dict.fromkeys(recorded))
 
 
 def test_dry_runs_print_every_call_with_secrets_masked(
