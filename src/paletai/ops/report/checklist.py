@@ -33,6 +33,7 @@ from paletai.ops.results import (
     MigrateCheckResult,
     MigrateDnsResult,
     MigrateLoadResult,
+    MigratePreflightResult,
     OpsResult,
     RehearseResult,
     SettingsDiffResult,
@@ -259,6 +260,153 @@ def _counts(counts: list[tuple[str, int, int]]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Phases
+
+
+def _preflight_section(r: Results) -> Section:
+    """Pre-Migration "Information Gathering", from `migrate preflight`."""
+    data = r.of(MigratePreflightResult)
+    section = Section("Pre-Migration: Information Gathering")
+    src = "migrate preflight"
+    if data is not None and data.account:
+        section.note = f"az signed in as {data.account} ({data.account_type})"
+    tenant = f": {data.tenant}" if data is not None and data.tenant else ""
+    sub = f": {data.subscription}" if data is not None and data.subscription else ""
+    section.items += [
+        _from_check(f"Collected new Azure Tenant ID{tenant}", data, src, names.PREFLIGHT_AZ_TENANT),
+        _from_check(
+            f"Collected new Azure Subscription ID{sub}",
+            data,
+            src,
+            names.PREFLIGHT_AZ_SUBSCRIPTION,
+        ),
+        _from_check(
+            "Verified Contributor/Owner access to new subscription",
+            data,
+            src,
+            names.PREFLIGHT_AZ_ROLE,
+        ),
+        _from_check("MongoDB connection string ready", data, src, names.PREFLIGHT_MONGODB),
+        _ai_keys_item(data),
+        _from_check(
+            "OneSignal credentials ready (if using push notifications)",
+            data,
+            src,
+            names.PREFLIGHT_ONESIGNAL,
+        ),
+    ]
+    return section
+
+
+def _ai_keys_item(data: MigratePreflightResult | None) -> Item:
+    text = "AI provider API keys ready (OpenAI/Anthropic/Azure OpenAI)"
+    if data is None:
+        return Item(text, "none", "no `migrate preflight` result")
+    keys = [c for c in data.checks if c.name.startswith(names.PREFLIGHT_AI_KEY)]
+    if not keys:
+        return Item(text, "none", "`migrate preflight` did not run this check")
+    bad = [c for c in keys if not c.ok]
+    if bad:
+        return Item(text, "fail", f"{bad[0].name}: {bad[0].detail}")
+    accepted = [c for c in keys if not c.detail.startswith("not configured")]
+    if not accepted:
+        return Item(
+            text,
+            "fail",
+            f"no AI key configured (provider in force: {data.ai_provider}): games would come "
+            "from the offline templates",
+        )
+    provider = data.ai_provider or "?"
+    return Item(
+        text,
+        "pass",
+        f"{', '.join(c.name.removeprefix(names.PREFLIGHT_AI_KEY) for c in accepted)} "
+        f"accepted (in force: {provider}) — {_secs(max(c.seconds for c in accepted))}",
+    )
+
+
+def _database_preparation_section(r: Results) -> Section:
+    """Pre-Migration "Database Preparation" (the backup items come from `db backup`)."""
+    data = r.of(MigratePreflightResult)
+    section = Section("Pre-Migration: Database Preparation")
+    text = "Tested MongoDB connectivity from new Azure region"
+    mongodb = _checks(data).get(names.PREFLIGHT_MONGODB)
+    if data is None:
+        section.items.append(Item(text, "none", "no `migrate preflight` result"))
+    elif not data.region:
+        section.items.append(
+            Item(
+                text,
+                "none",
+                "`migrate preflight` ran outside Azure App Service (no REGION_NAME): run it in "
+                "the new app's SSH console to measure from the new region",
+            )
+        )
+    elif mongodb is None:
+        section.items.append(Item(text, "none", "`migrate preflight` did not reach MongoDB"))
+    else:
+        where = f"from App Service {data.site or '?'} in {data.region}"
+        section.items.append(_bool_item(text, mongodb.ok, f"{where}: {mongodb.detail}"))
+    text = "Decided on migration strategy"
+    if data is None or data.change_streams is None:
+        section.items.append(
+            _manual(
+                text,
+                "a person decides; `migrate preflight` measures whether change streams (and so "
+                "`db sync`, zero downtime) are possible",
+            )
+        )
+    else:
+        measured = (
+            "change streams open: continuous sync (`db sync`, zero downtime) is possible"
+            if data.change_streams
+            else "change streams unavailable: backup/restore with a write pause"
+        )
+        cosmos = "; Cosmos DB: deletes are caught by reconciling _id sets" if data.cosmos_db else ""
+        section.items.append(
+            Item(text, "manual", f"a person decides; measured: {measured}{cosmos}")
+        )
+    return section
+
+
+def _testing_preparation_section(r: Results) -> Section:
+    section = Section("Pre-Migration: Testing Preparation")
+    section.items += [
+        _manual(
+            "Test user accounts identified for post-migration testing",
+            "a person's choice; `migrate check` registers its own migration-check+UUID test user",
+        ),
+        _manual(
+            "Test game prompts prepared",
+            'a person\'s choice; `migrate check --prompt` takes one ("Create a simple snake game" '
+            "by default)",
+        ),
+        _manual(
+            "API test scripts ready",
+            "the scripts are `paletai migrate check URL` (Phase 4) and `paletai migrate load URL` "
+            "(Phase 6); their results fill Phases 4 and 6 below",
+        ),
+        _manual(
+            "Health check URLs bookmarked",
+            "bookmarks are a person's; `migrate check URL` checks URL/health and prints it, "
+            "`migrate dns HOST` checks https://HOST/health",
+        ),
+    ]
+    return section
+
+
+def _communication_section(r: Results) -> Section:
+    why = "people's decisions and messages, outside these commands"
+    section = Section("Pre-Migration: Communication")
+    section.items += [
+        _manual(
+            "Maintenance window scheduled (if needed)",
+            f"{why}; `migrate rehearse` and `db cutover` measure the write pause to size it",
+        ),
+        _manual("Users notified of potential downtime", why),
+        _manual("Status page prepared (if applicable)", why),
+        _manual("Team members briefed on migration plan", why),
+    ]
+    return section
 
 
 def _settings_section(r: Results) -> Section:
@@ -662,7 +810,11 @@ def _downtime_item(cutover: DbCutoverResult | None, traffic: TrafficFigures | No
 
 
 SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
+    _preflight_section,
     _settings_section,
+    _database_preparation_section,
+    _testing_preparation_section,
+    _communication_section,
     _database_section,
     _storage_section,
     _check_section,
