@@ -494,11 +494,16 @@ class Verifier:
     ) -> str:
         operator = str(criterion.get("operator"))
         threshold = criterion.get("threshold")
+        shown = threshold
+        if _number(threshold) >= 1024**3:  # the disk alert's bytes
+            shown = f"{_number(threshold) / 1024**3:.1f} GiB"
         window = alert.get("windowSize") or "?"
+        # availabilityResults/availabilityPercentage -> availabilityPercentage
+        metric = str(criterion.get("metricName")).rsplit("/", 1)[-1]
         what = (
-            f"{alert.get('name')}: {criterion.get('metricName')} "
+            f"{alert.get('name')}: {metric} "
             f"{criterion.get('timeAggregation') or ''} {_OPERATORS.get(operator, operator)} "
-            f"{threshold} over {window}"
+            f"{shown} over {window}"
         )
         if not alert.get("enabled", True):
             raise CheckFailed(f"{what}, DISABLED")

@@ -30,6 +30,8 @@ from paletai.ops.results import (
     DbCutoverResult,
     DbSyncResult,
     DbVerifyResult,
+    DeployDomainResult,
+    DeployVerifyResult,
     MigrateCheckResult,
     MigrateDnsResult,
     MigrateLoadResult,
@@ -440,6 +442,36 @@ def _settings_section(r: Results) -> Section:
     return section
 
 
+def _infra_section(r: Results) -> Section:
+    data = r.of(DeployVerifyResult)
+    section = Section("Phase 1: Verify Infrastructure")
+    if data is not None:
+        section.note = f"Resource group {data.target}" + (f", app {data.app}" if data.app else "")
+    sku = data.expected_sku if data is not None else "B1"
+    src = "deploy verify"
+    section.items += [
+        _from_check("Resource group created", data, src, names.INFRA_GROUP),
+        _from_check(f"App Service Plan created ({sku} SKU)", data, src, names.INFRA_PLAN),
+        _from_check("App Service created (running)", data, src, names.INFRA_APP),
+        _from_check("Storage Account created", data, src, names.INFRA_STORAGE),
+        _from_check(
+            'Blob container "game-images" exists with public access',
+            data,
+            src,
+            names.INFRA_CONTAINER,
+        ),
+        _from_check("Application Insights created", data, src, names.INFRA_INSIGHTS),
+        _from_check(
+            "Application Insights connection string set on the app",
+            data,
+            src,
+            names.INFRA_INSIGHTS_SETTING,
+        ),
+        _from_check("Health check path /health", data, src, names.INFRA_HEALTH_CHECK),
+    ]
+    return section
+
+
 def _database_section(r: Results) -> Section:
     section = Section("Phase 3: Database Migration (Strategy C: continuous sync)")
     sync, cutover = r.sync, r.cutover
@@ -614,6 +646,15 @@ def _dns_section(r: Results) -> Section:
     if data is not None:
         section.note = f"Host {data.target}"
     src = "migrate dns"
+    domain = r.of(DeployDomainResult)
+    section.items.append(
+        _from_check(
+            "Custom domain added to new App Service",
+            domain,
+            "deploy domain add",
+            names.DOMAIN_HOSTNAME,
+        )
+    )
     section.items += [
         _from_check("Tested with nslookup", data, src, names.DNS_RESOLVE),
         _from_check("DNS record points at the new app", data, src, names.DNS_POINTS_AT_TARGET),
@@ -624,6 +665,7 @@ def _dns_section(r: Results) -> Section:
             names.HTTP_ANSWERS_ON_HOST,
         ),
     ]
+    section.items.append(_certificate_item(domain))
     traffic = _traffic(r)
     if traffic is not None and traffic.by_target:
         by = traffic.by_target
@@ -636,6 +678,26 @@ def _dns_section(r: Results) -> Section:
             )
         )
     return section
+
+
+def _certificate_item(domain: DeployDomainResult | None) -> Item:
+    """The managed certificate, its binding, and an HTTPS GET that verified it."""
+    text = "SSL certificate working"
+    item = _from_check(
+        text,
+        domain,
+        "deploy domain add",
+        names.DOMAIN_CERTIFICATE,
+        names.DOMAIN_BINDING,
+        names.HTTP_ANSWERS_ON_HOST,
+    )
+    if item.status != "pass":
+        return item
+    https = _checks(domain).get(names.HTTP_ANSWERS_ON_HOST)
+    if https is None or "certificate valid" not in https.detail:
+        return Item(text, "none", "certificate bound, but no HTTPS request checked it")
+    bound = _checks(domain)[names.DOMAIN_CERTIFICATE].detail
+    return Item(text, "pass", f"{bound}; {https.detail}")
 
 
 def _load_section(r: Results) -> Section:
@@ -708,6 +770,124 @@ def _traffic_section(r: Results) -> Section | None:
             )
         )
     return section
+
+
+def _documentation_section(r: Results) -> Section:
+    why = "documents outside what these commands read; the person who updates them ticks them"
+    return Section(
+        "Post-Migration: Documentation Updates",
+        [
+            _manual("Updated internal documentation with new URLs", why),
+            _manual("Updated API documentation (if separate)", why),
+            _manual("Updated README with new deployment info", why),
+            _manual("Documented lessons learned", why),
+        ],
+    )
+
+
+def _optimization_section(r: Results) -> Section:
+    data = r.of(DeployVerifyResult)
+    now = f" (the plan is {data.plan_sku} now)" if data is not None and data.plan_sku else ""
+    return Section(
+        "Post-Migration: Optimization",
+        [
+            _manual(
+                "Reviewed Application Insights metrics",
+                "a person reads the production metrics over days; `deploy verify` only shows "
+                "that Application Insights exists and the app reports to it",
+            ),
+            _manual(
+                "Identified any performance issues",
+                "a judgement on production traffic; `migrate load` measures a test load only",
+            ),
+            _manual(
+                "Adjusted SKU if needed (scale up/down)",
+                "a decision on weeks of real load and cost" + now,
+            ),
+            _manual(
+                "Configured auto-scaling rules (if S1+)",
+                "B1 has no autoscale, and the kit deploys no autoscale rules to read back",
+            ),
+        ],
+    )
+
+
+def _cost_section(r: Results) -> Section:
+    data = r.of(DeployVerifyResult)
+    src = "deploy verify"
+    return Section(
+        "Post-Migration: Cost Management",
+        [
+            _from_check(
+                "Set up cost alerts in Azure (budget notifications)",
+                data,
+                src,
+                names.COST_BUDGET_NOTIFICATIONS,
+            ),
+            _from_check(
+                "Configured budget: $50/month (or as needed)", data, src, names.COST_BUDGET
+            ),
+            _manual(
+                "Scheduled monthly cost review",
+                "a meeting in people's calendars; nothing in Azure records it",
+            ),
+        ],
+    )
+
+
+def _alerts_section(r: Results) -> Section:
+    data = r.of(DeployVerifyResult)
+    src = "deploy verify"
+    return Section(
+        "Post-Migration: Monitoring & Alerts",
+        [
+            _from_check("Alerts reach someone (action group)", data, src, names.ALERT_ACTION_GROUP),
+            _from_check("Alert: HTTP 5xx errors > 5 in 5 minutes", data, src, names.ALERT_HTTP_5XX),
+            _from_check("Alert: Response time > 5 seconds", data, src, names.ALERT_RESPONSE_TIME),
+            _from_check(
+                "Alert: Availability < 99% (availability test of /health)",
+                data,
+                src,
+                names.ALERT_AVAILABILITY,
+                names.ALERT_WEB_TEST,
+            ),
+            _from_check("Alert: CPU > 80% for 10 minutes", data, src, names.ALERT_CPU),
+            _from_check("Alert: Memory > 80% for 10 minutes", data, src, names.ALERT_MEMORY),
+            _from_check("Alert: Disk space > 85%", data, src, names.ALERT_DISK),
+            _manual(
+                "Tested alert delivery (email/SMS)",
+                "only the receiver's inbox or phone shows that the message arrived "
+                "(`az monitor action-group test-notifications create` sends a test one)",
+            ),
+        ],
+    )
+
+
+def _security_section(r: Results) -> Section:
+    data = r.of(DeployVerifyResult)
+    src = "deploy verify"
+    return Section(
+        "Post-Migration: Security Hardening",
+        [
+            _from_check(
+                "Reviewed IP restrictions (if needed)", data, src, names.SECURITY_IP_RESTRICTIONS
+            ),
+            _from_check(
+                "Enabled managed identities (Storage Blob Data Contributor on the account)",
+                data,
+                src,
+                names.SECURITY_IDENTITY,
+                names.SECURITY_BLOB_ROLE,
+            ),
+            _manual(
+                "Rotated API keys (if required)",
+                "the keys live with their providers (OpenAI, Anthropic, OneSignal, MongoDB); "
+                "nothing here can tell when one was last rotated",
+            ),
+            _from_check("Reviewed CORS settings", data, src, names.SECURITY_CORS),
+            _from_check("Ensured HTTPS only is enforced", data, src, names.SECURITY_HTTPS_ONLY),
+        ],
+    )
 
 
 def _success_section(r: Results) -> Section:
@@ -815,12 +995,18 @@ SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
     _database_preparation_section,
     _testing_preparation_section,
     _communication_section,
+    _infra_section,
     _database_section,
     _storage_section,
     _check_section,
     _dns_section,
     _load_section,
     _traffic_section,
+    _documentation_section,
+    _optimization_section,
+    _cost_section,
+    _alerts_section,
+    _security_section,
     _success_section,
 )
 
@@ -879,8 +1065,8 @@ class Report:
             lines += [item.line() for item in section.items]
         lines += [
             "",
-            "Not covered by these results: Phase 1 (infrastructure), Phase 2 (application "
-            "deployment), Phase 7 (decommission) and the post-migration tasks; tick them by hand.",
+            "Not covered by these results: Phase 2 (application deployment) and Phase 7 "
+            "(decommission); tick them by hand.",
             "",
         ]
         return mask_secrets("\n".join(lines))
