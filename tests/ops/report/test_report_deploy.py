@@ -119,7 +119,9 @@ def test_verify_and_domain_fill_phase_1_phase_5_and_post_migration(
         assert "not measurable from here: " in line, line
         assert why in line, line
     titles = re.findall(r"^## (.+)$", markdown, flags=re.M)
-    assert titles[1] == "Phase 1: Verify Infrastructure"
+    phase_1 = titles.index("Phase 1: Verify Infrastructure")
+    assert all(t.startswith("Pre-Migration") for t in titles[:phase_1])
+    assert titles[phase_1 + 1].startswith("Phase 3")
     post = [t for t in titles if t.startswith("Post-Migration:")]
     assert post == [
         "Post-Migration: Documentation Updates",
