@@ -91,6 +91,18 @@ class RestoreTestFigures(_Shape):
     seconds: float = 0.0
 
 
+class ConsistentCapture(_Shape):
+    """`db backup --consistent`: the changes recorded up to the end instant, and where."""
+
+    file: str  # oplog.bson (stock mongorestore replays it) or paletai-changes.bson (ours)
+    events: int
+    rounds: int
+    entries: int
+    started_at: str
+    ended_at: str
+    end_cluster_time: str | None = None
+
+
 class DbBackupResult(OpsResult):
     command: Literal["db backup"] = "db backup"
     database: str
@@ -106,6 +118,8 @@ class DbBackupResult(OpsResult):
     blob: BlobBackupFigures | None = _absent_when_none()
     retention: RetentionFigures | None = _absent_when_none()
     test_restore: RestoreTestFigures | None = _absent_when_none()
+    archive: str | None = _absent_when_none()
+    consistent: ConsistentCapture | None = _absent_when_none()
 
 
 class RestoredCollection(_Shape):
@@ -122,6 +136,16 @@ class RestoredCollection(_Shape):
     action: str | None = _absent_when_none()  # --dry-run: create, drop and restore, merge, ...
 
 
+class OplogReplayed(_Shape):
+    """`db restore --oplog-replay`: the entries of the dump's oplog, applied in order."""
+
+    source: str
+    entries: int = 0
+    applied: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
 class DbRestoreResult(OpsResult):
     command: Literal["db restore"] = "db restore"
     collections: list[RestoredCollection] = []
@@ -131,6 +155,7 @@ class DbRestoreResult(OpsResult):
     users: int | None = _absent_when_none()  # with --include-users
     roles: int | None = _absent_when_none()
     from_blob: str | None = _absent_when_none()  # the backup's name, restored from Blob Storage
+    oplog: OplogReplayed | None = _absent_when_none()
 
 
 class IdSample(_Shape):

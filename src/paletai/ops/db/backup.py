@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,11 @@ from paletai.ops.db.dumpfmt import (
     prelude_json,
 )
 from paletai.ops.db.namespaces import check_patterns
+from paletai.ops.db.oplog import ChangeRecorder, write_change_file
 from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
 from paletai.ops.db.users import dump_users, require_users
 from paletai.ops.errors import OpsError
-from paletai.ops.results import DbBackupResult
+from paletai.ops.results import ConsistentCapture, DbBackupResult
 
 FLUSH_BYTES = 1024 * 1024
 QUERY_EXAMPLE = """--query '{"created_at": {"$gte": {"$date": "2024-01-01T00:00:00Z"}}}'"""
@@ -63,6 +64,8 @@ class BackupResult:
     query: str | None = None
     users: int | None = None  # with --include-users
     roles: int | None = None
+    archive: str | None = None
+    consistent: ConsistentCapture | None = None
 
     @property
     def documents(self) -> int:
@@ -202,22 +205,28 @@ async def backup(
     query: str | None = None,
     dry_run: bool = False,
     include_users: bool = False,
+    consistent: bool = False,
+    after_dump: Callable[[], Awaitable[None]] | None = None,
 ) -> BackupResult:
     """Dump the collections of one database into `out_dir/<db>/`, `parallel` at a time.
 
     `collection` keeps one, `ns_exclude` drops `db.coll` patterns, `query` (Extended JSON,
     needs `collection`) filters its documents; `dry_run` counts what would be written and
     writes nothing; `include_users` adds the database's users and roles (mongodump's
-    --dumpDbUsersAndRoles layout)."""
+    --dumpDbUsersAndRoles layout). `consistent`: also record the changes made during the dump
+    (oplog.py), so the restore is at one instant."""
     check_parallel(parallel)
     if query is not None and collection is None:
         raise OpsError(
             "--query needs --collection: a filter applies to one collection (as mongodump's "
             "--query); add --collection NAME"
         )
+    if consistent and query is not None:
+        raise OpsError("--consistent records whole documents: it cannot be combined with --query")
     query_filter = parse_query(query) if query is not None else None
     name = database_from_uri(uri, db_name)
     client = await connect(uri, role="source")
+    recorder: ChangeRecorder | None = None
     try:
         db = client.get_database(name, codec_options=RAW_CODEC)
         names = choose_collections(
@@ -267,6 +276,9 @@ async def backup(
             for n in names:
                 tasks[n] = progress.add_task(n, total=totals[n] or None, bytes=0, start=False)
         started = time.perf_counter()
+        if consistent:
+            recorder = ChangeRecorder(db, names)
+            await recorder.open()  # before the first read
 
         async def dump_one(coll_name: str) -> CollectionDumpResult:
             return await dump_collection(
@@ -285,7 +297,15 @@ async def backup(
         if include_users:
             dumped = await dump_users(client, name, db_dir, compress=compress, uri=uri)
             result.users, result.roles = dumped.users, dumped.roles
+        if recorder is not None:
+            if after_dump is not None:
+                await after_dump()
+            capture = await recorder.finish()
+            write_change_file(out_dir, capture, compress=compress)
+            result.consistent = capture.summary()
         result.seconds = time.perf_counter() - started
         return result
     finally:
+        if recorder is not None:
+            await recorder.close()
         await client.close()

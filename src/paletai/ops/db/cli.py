@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import IO, Annotated, TypeVar
 
 import typer
 from rich.live import Live
+from rich.progress import Progress
 from rich.table import Table
 
 from paletai.ops.cli import JsonOut, fail, run, write_json
 from paletai.ops.cli import err as console
+from paletai.ops.db.archive import open_archive_in, open_archive_out
+from paletai.ops.db.archive_io import backup_to_archive, restore_from_archive
+from paletai.ops.db.backup import BackupResult
 from paletai.ops.db.backup import backup as run_backup
 from paletai.ops.db.cutover import (
     CommandSwitch,
@@ -29,7 +34,7 @@ from paletai.ops.db.cutover import cutover as run_cutover
 from paletai.ops.db.namespaces import NamespaceMapper
 from paletai.ops.db.parallel import DEFAULT_PARALLEL
 from paletai.ops.db.progress import collection_progress
-from paletai.ops.db.restore import not_empty_error
+from paletai.ops.db.restore import RestoreResult, not_empty_error
 from paletai.ops.db.restore import restore as run_restore
 from paletai.ops.db.sync import (
     SyncEngine,
@@ -85,14 +90,35 @@ IncludeUsers = Annotated[
 ]
 
 
+ArchiveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--archive",
+        metavar="FILE|-",
+        help="One archive file in mongodump --archive's format; '-' for stdout/stdin.",
+    ),
+]
+
+
 @db_app.command()
 def backup(
     uri: Annotated[str, typer.Option("--uri", help="URI of the database to back up.")],
     out: Annotated[
         Path | None, typer.Option("--out", help="Dump directory (created if missing).")
     ] = None,
+    archive: ArchiveOpt = None,
     db: DbName = None,
-    gzip: Annotated[bool, typer.Option("--gzip", help="Compress each file (.gz).")] = False,
+    gzip: Annotated[
+        bool, typer.Option("--gzip", help="Compress each file (.gz), or the whole archive.")
+    ] = False,
+    consistent: Annotated[
+        bool,
+        typer.Option(
+            "--consistent",
+            help="Point in time: also record the changes made during the dump (oplog.bson); "
+            "restore with --oplog-replay.",
+        ),
+    ] = False,
     parallel: Parallel = DEFAULT_PARALLEL,
     ns_exclude: NsExclude = None,
     collection: Annotated[
@@ -141,11 +167,15 @@ def backup(
     ] = None,
     json_out: JsonOut = None,
 ) -> None:
-    """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`.
+    """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`,
+    or as one archive (`--archive FILE`, `-` for stdout), as `mongodump --archive` writes it.
 
-    Stock `mongorestore OUT` reads the result. Examples:
+    Stock `mongorestore OUT` (or `mongorestore --archive`) reads the result. `--consistent`
+    takes a live database at one instant (restore it with `--oplog-replay`). Examples:
 
     `paletai db backup --uri "$DB_PATH" --out ./dump-2024-06-01 --gzip`
+
+    `paletai db backup --uri "$OLD_DB" --archive old.archive --gzip --consistent`
 
     `paletai db backup --uri "$DB_PATH" --out ./recent --collection games --query
     '{"created_at": {"$gte": {"$date": "2024-06-01T00:00:00Z"}}}'`
@@ -156,9 +186,27 @@ def backup(
     `paletai db backup --uri "$DB_PATH" --to-blob "$BACKUP_STORAGE" --container db-backups
     --keep-daily 7 --keep-weekly 4 --test-restore "$SCRATCH_DB"`
     """
+    if archive is not None:
+        if out is not None or to_blob is not None:
+            fail("give one of --out DIR, --archive FILE|- or --to-blob ... --container NAME")
+        if collection or query or ns_exclude or dry_run or include_users or container:
+            fail(
+                "--archive backs up the whole database: --collection, --query, --ns-exclude, "
+                "--dry-run and --include-users go with --out"
+            )
+        with collection_progress() as progress:
+            result = _backup_archive(uri, archive, db, gzip, consistent, progress)
+        _print_backup(result, archive)
+        write_json(json_out, result.to_result())
+        return
     if to_blob is not None or out is None:
         if out is not None or to_blob is None:
-            fail("give one of --out DIR (a dump directory) or --to-blob ... --container NAME")
+            fail(
+                "give one of --out DIR (a dump directory), --archive FILE|- (one archive) "
+                "or --to-blob ... --container NAME"
+            )
+        if consistent:
+            fail("--consistent goes with --out or --archive")
         if collection or query or ns_exclude or dry_run or include_users:
             fail(
                 "--to-blob backs up the whole database (gzip): --collection, --query, "
@@ -193,6 +241,7 @@ def backup(
                 query=query,
                 dry_run=dry_run,
                 include_users=include_users,
+                consistent=consistent,
             )
         )
     if result.dry_run:
@@ -213,15 +262,66 @@ def backup(
         )
         write_json(json_out, result.to_result())
         return
+    _print_backup(result, str(out))
+    write_json(json_out, result.to_result())
+
+
+def _print_backup(result: BackupResult, where: str) -> None:
     mb = result.bytes / 1e6
     rate = result.documents / result.seconds if result.seconds else 0.0
     users = f", {result.users} users, {result.roles} roles" if result.users is not None else ""
     console.print(
         f"[green]backed up[/] {result.database}: {len(result.collections)} collections, "
         f"{result.documents} documents{users}, {mb:.1f} MB in {result.seconds:.1f} s "
-        f"({rate:.0f} docs/s) -> {out}"
+        f"({rate:.0f} docs/s) -> {where}"
     )
-    write_json(json_out, result.to_result())
+    if result.consistent is not None:
+        c = result.consistent
+        console.print(
+            f"consistent at {c.ended_at}: {c.events} changes during the dump, {c.entries} "
+            f"documents recorded in {c.file} ({c.rounds} passes); restore with --oplog-replay"
+        )
+
+
+def _backup_archive(
+    uri: str, archive: str, db: str | None, gzip: bool, consistent: bool, progress: Progress
+) -> BackupResult:
+    if archive == "-":
+        if sys.stdout.isatty():
+            fail("--archive - writes the archive to stdout, which is a terminal: redirect it")
+        return run(_write_archive(uri, sys.stdout.buffer, "-", db, gzip, consistent, progress))
+    path = Path(archive)
+    if path.is_dir():
+        fail(f"--archive {archive} is a directory: give a file path (or --out for a directory)")
+    try:
+        stream = path.open("wb")
+    except OSError as exc:
+        fail(f"cannot write --archive {archive}: {exc.strerror or exc}")
+    try:
+        with stream:
+            return run(_write_archive(uri, stream, archive, db, gzip, consistent, progress))
+    except (typer.Exit, KeyboardInterrupt):
+        path.unlink(missing_ok=True)  # never leave half an archive behind
+        raise
+
+
+async def _write_archive(
+    uri: str,
+    stream: IO[bytes],
+    name: str,
+    db: str | None,
+    gzip: bool,
+    consistent: bool,
+    progress: Progress,
+) -> BackupResult:
+    out = open_archive_out(stream, compress=gzip)
+    result = await backup_to_archive(
+        uri, out, archive_name=name, db_name=db, consistent=consistent, progress=progress
+    )
+    if out is not stream:
+        out.close()  # the gzip trailer; the file or stdout itself stays open
+    stream.flush()
+    return result
 
 
 @db_app.command()
@@ -230,6 +330,17 @@ def restore(
     dir: Annotated[
         Path | None, typer.Option("--dir", help="Dump directory (ours or mongodump's).")
     ] = None,
+    archive: ArchiveOpt = None,
+    gzip: Annotated[
+        bool, typer.Option("--gzip", help="The --archive is gzip-compressed (as --gzip wrote it).")
+    ] = False,
+    oplog_replay: Annotated[
+        bool,
+        typer.Option(
+            "--oplog-replay",
+            help="Apply the dump's oplog (mongodump --oplog, backup --consistent) afterwards.",
+        ),
+    ] = False,
     from_blob: Annotated[
         str | None,
         typer.Option(
@@ -279,15 +390,38 @@ def restore(
     json_out: JsonOut = None,
 ) -> None:
     """Restore a dump: plain or gzip, our dumps or stock mongodump's; indexes from metadata.
+    `--archive FILE` (or `-` for stdin) reads one archive as `mongodump --archive` writes it.
 
-    Refuses a non-empty target unless --drop or --force. Example (rename the database):
+    Refuses a non-empty target unless --drop or --force, and a dump holding an oplog unless
+    --oplog-replay. Examples (rename the database; a stock archive from a pipe):
 
     `paletai db restore --uri "$NEW_DB" --dir ./dump --ns-from 'paletai.*' --ns-to 'paletai2.*'`
+
+    `mongodump --uri "$OLD_DB" --archive | paletai db restore --uri "$NEW_DB" --archive -`
     """
     mapper = run(_mapper(ns_include or [], ns_from or [], ns_to or [], ns_exclude or []))
+    if archive is not None:
+        if dir is not None or from_blob is not None:
+            fail("give one of --dir DUMP, --archive FILE|- or --from-blob ... --container NAME")
+        if dry_run or include_users or container or latest or name or backup_db:
+            fail("--dry-run and --include-users go with --dir; --container ... with --from-blob")
+        with collection_progress() as progress:
+            result = _restore_archive(
+                uri, archive, gzip, drop, force, oplog_replay, mapper, progress
+            )
+        _print_restore(result)
+        write_json(json_out, result.to_result())
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    if gzip:
+        fail("--gzip goes with --archive; a dump directory's .gz files are read as they are")
     if from_blob is not None or dir is None:
         if dir is not None or from_blob is None:
-            fail("give one of --dir DUMP or --from-blob ... --container NAME (--latest | --name)")
+            fail(
+                "give one of --dir DUMP, --archive FILE|- (one archive) or "
+                "--from-blob ... --container NAME (--latest | --name)"
+            )
         if dry_run or include_users:
             fail("--dry-run and --include-users go with --dir")
         from paletai.ops.db.blob_cli import restore_from_blob_command
@@ -319,6 +453,7 @@ def restore(
                 parallel=parallel,
                 dry_run=dry_run,
                 include_users=include_users,
+                oplog_replay=oplog_replay,
             )
         )
     if result.dry_run:
@@ -335,6 +470,13 @@ def restore(
         if result.refused:
             fail(str(not_empty_error([f"{c.namespace}" for c in result.refused])))
         return
+    _print_restore(result)
+    write_json(json_out, result.to_result())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _print_restore(result: RestoreResult) -> None:
     for item in result.collections:
         line = (
             f"{item.source_namespace} -> {item.namespace}: {item.inserted} inserted, "
@@ -349,9 +491,48 @@ def restore(
         f"restored {result.total('inserted')} documents in {result.seconds:.1f} s "
         f"({result.total('duplicates')} duplicates)"
     )
-    write_json(json_out, result.to_result())
-    if not result.ok:
-        raise typer.Exit(1)
+    if result.oplog is not None:
+        o = result.oplog
+        console.print(
+            f"oplog replayed: {o.applied} entries applied, {o.skipped} skipped "
+            f"({o.entries} in {o.source}) in {o.seconds:.1f} s"
+        )
+
+
+def _restore_archive(
+    uri: str,
+    archive: str,
+    gzip: bool,
+    drop: bool,
+    force: bool,
+    oplog_replay: bool,
+    mapper: NamespaceMapper,
+    progress: Progress,
+) -> RestoreResult:
+    if archive == "-":
+        if sys.stdin.isatty():
+            fail("--archive - reads the archive from stdin, which is a terminal: pipe it in")
+        stream: IO[bytes] = sys.stdin.buffer
+        name = "stdin"
+    else:
+        try:
+            stream = Path(archive).open("rb")
+        except OSError as exc:
+            fail(f"cannot read --archive {archive}: {exc.strerror or exc}")
+        name = archive
+    with contextlib.closing(stream) if archive != "-" else contextlib.nullcontext(stream):
+        return run(
+            restore_from_archive(
+                uri,
+                open_archive_in(stream, compressed=gzip),
+                source=name,
+                drop=drop,
+                force=force,
+                oplog_replay=oplog_replay,
+                mapper=mapper,
+                progress=progress,
+            )
+        )
 
 
 async def _mapper(

@@ -31,6 +31,7 @@ from paletai.ops.db.dumpfmt import (
     read_raw_documents,
 )
 from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
+from paletai.ops.db.oplog import OplogApplier, OplogReplay, dump_change_file, replay
 from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
 from paletai.ops.db.users import count_dumped, require_users, restore_users
 from paletai.ops.errors import OpsError
@@ -66,6 +67,7 @@ class RestoreResult:
     dry_run: bool = False
     users: int | None = None  # with --include-users
     roles: int | None = None
+    oplog: OplogReplay | None = None  # with --oplog-replay
 
     @property
     def ok(self) -> bool:
@@ -232,13 +234,16 @@ async def restore(
     parallel: int = DEFAULT_PARALLEL,
     dry_run: bool = False,
     include_users: bool = False,
+    oplog_replay: bool = False,
 ) -> RestoreResult:
     """Restore every (included) collection of a dump, `parallel` at a time; refuses non-empty
     targets unless asked. `dry_run` says what would go where and writes nothing;
     `include_users` also restores the dumped users and roles (as mongorestore
-    --restoreDbUsersAndRoles)."""
+    --restoreDbUsersAndRoles). A dump's oplog (`oplog.bson`, or ours) is applied last, and
+    only with `oplog_replay`."""
     check_parallel(parallel)
     mapper = mapper or NamespaceMapper()
+    change_file = dump_change_file(dump_dir, oplog_replay=oplog_replay)
     plan: list[tuple[str, DumpedCollection]] = []
     for dumped in read_dump(dump_dir):
         target = mapper.map(dumped.namespace)
@@ -319,6 +324,9 @@ async def restore(
             restored = await restore_users(client, auth, auth.db, drop=drop)
             result.users, result.roles = restored.users, restored.roles
         result.seconds = time.perf_counter() - started
+        if change_file is not None:
+            entries = read_raw_documents(change_file)
+            result.oplog = await replay(OplogApplier(client, mapper.map), entries, str(change_file))
         return result
     finally:
         await client.close()
