@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from pymongo.errors import OperationFailure
 
-from paletai.db.client import Database
+from paletai.db.client import Client, Database
 
 STAND_IN = not os.environ.get("PALETAI_TEST_MONGODB_URI")
 
@@ -34,3 +35,38 @@ async def test_resume_after_a_token_gives_the_next_change(db: Database) -> None:
     async with await db.c.watch(resume_after=token) as resumed:
         event = await resumed.next()
     assert event["documentKey"]["_id"] == "doc-0001"
+
+
+@pytest.mark.xfail(
+    STAND_IN,
+    strict=True,
+    reason="nx-27017 0.8.1 creates the collection a change stream watches "
+    "(docs/embedded-mongodb.md)",
+)
+async def test_watching_a_collection_does_not_create_it(db: Database) -> None:
+    """`migrate preflight` opens a change stream on the operator's database to learn whether
+    `db sync` can run; on MongoDB that leaves the database as it was."""
+    stream = await db["never_written"].watch(max_await_time_ms=100)
+    try:
+        await stream.try_next()
+    finally:
+        await stream.close()
+    assert "never_written" not in await db.list_collection_names()
+
+
+@pytest.mark.xfail(
+    STAND_IN,
+    strict=True,
+    reason="nx-27017 0.8.1 reports no replica set yet opens change streams; a standalone "
+    "mongod refuses them with code 40573 (docs/embedded-mongodb.md)",
+)
+async def test_a_server_without_a_replica_set_refuses_change_streams(
+    mongo_client: Client, db: Database
+) -> None:
+    """`migrate preflight` reads code 40573 as "db sync needs a replica set or Atlas"."""
+    hello = await mongo_client.admin.command("hello")
+    if hello.get("setName") or hello.get("msg") == "isdbgrid":
+        pytest.skip("a replica set or mongos: change streams are supported there")
+    with pytest.raises(OperationFailure) as refused:
+        await db.c.watch()  # (a stream it opens here fails the test; it is not closed)
+    assert refused.value.code == 40573

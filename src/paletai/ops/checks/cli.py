@@ -29,9 +29,9 @@ from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
 migrate_app = typer.Typer(
     help=(
-        "Verify a migrated PaletAI: Phase 4 (check), Phase 5 (dns) and Phase 6 (load) of the "
-        "migration checklist. Each exits 0 only when every check passed; --json FILE writes "
-        "the result for the migration report."
+        "Verify a migrated PaletAI: Pre-Migration (preflight), Phase 4 (check), Phase 5 (dns) "
+        "and Phase 6 (load) of the migration checklist. Each exits 0 only when every check "
+        "passed; --json FILE writes the result for the migration report."
     ),
     no_args_is_help=True,
     add_completion=False,
