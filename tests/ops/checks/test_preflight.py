@@ -5,6 +5,7 @@ server, the AI SDKs and OneSignal over real HTTP against a local server, storage
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -459,7 +460,7 @@ async def test_unconfigured_providers_fail_only_when_selected() -> None:
     )
 
 
-async def test_an_ai_endpoint_that_does_not_answer_fails_within_the_timeout() -> None:
+async def test_an_ai_endpoint_that_refuses_connections_fails_with_one_line() -> None:
     values = {
         "OPENAI_API_KEY": GOOD["openai"],
         "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
@@ -467,7 +468,7 @@ async def test_an_ai_endpoint_that_does_not_answer_fails_within_the_timeout() ->
     report = await preflight(PreflightOptions(settings(**values), timeout=1))
     ok, detail = checks(report)[names.PREFLIGHT_AI_KEY + "openai"]
     assert not ok
-    assert "no answer from 127.0.0.1:" in detail
+    assert "cannot connect to 127.0.0.1:" in detail
     assert "check OPENAI_BASE_URL" in detail
 
 
@@ -555,3 +556,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.Mo
     assert code == 2
     assert "entry 0 is not" in output
     assert "Traceback" not in output
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A port that takes connections (the kernel's backlog) and never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+async def test_a_server_that_never_answers_fails_within_the_timeout(silent_server: str) -> None:
+    values = {
+        "OPENAI_API_KEY": GOOD["openai"],
+        "OPENAI_BASE_URL": f"{silent_server}/v1",
+        "ONESIGNAL_APP_ID": ONESIGNAL_APP,
+        "ONESIGNAL_REST_API_KEY": GOOD["onesignal"],
+        "ONESIGNAL_API_URL": silent_server,
+    }
+    report = await preflight(PreflightOptions(settings(**values), timeout=0.5))
+    found = checks(report)
+    ok, detail = found[names.PREFLIGHT_AI_KEY + "openai"]
+    assert not ok
+    assert detail.startswith("no answer from 127.0.0.1:")
+    assert "within 0.5 s: check OPENAI_BASE_URL" in detail
+    ok, detail = found[names.PREFLIGHT_ONESIGNAL]
+    assert not ok
+    assert "within 0.5 s" in detail
+    assert "check ONESIGNAL_API_URL" in detail

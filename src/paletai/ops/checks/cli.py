@@ -352,6 +352,7 @@ def preflight(
     if not report.extra.get("region"):
         console.print(
             "     note: not run on Azure App Service (no REGION_NAME): MongoDB was reached from "
-            "this machine; run preflight in the new app's SSH console to test the new region"
+            "this machine; run preflight in the new app's SSH console to test the new region",
+            soft_wrap=True,
         )
     finish_checks(report, json_out)

@@ -12,8 +12,10 @@ timeout; every detail is scrubbed of the secrets it was given before it is shown
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -343,7 +345,10 @@ async def _mongodb_checks(options: PreflightOptions, report: CheckReport) -> Non
     clients: list[Any] = []
 
     async def connected() -> str:
-        client = await connect(uri, role="given", timeout_ms=int(options.timeout * 1000))
+        with warnings.catch_warnings():
+            # PyMongo's own Cosmos DB notice: the WARN line below says what matters here.
+            warnings.filterwarnings("ignore", message=".*CosmosDB", category=UserWarning)
+            client = await connect(uri, role="given", timeout_ms=int(options.timeout * 1000))
         clients.append(client)
         name = database_from_uri(uri, options.db_name)
         build = await client.admin.command("buildInfo")
@@ -452,6 +457,9 @@ async def _ai_check(options: PreflightOptions, report: CheckReport, provider: st
             _pass(report, name, f"not configured ({missing})")
         return
 
+    # Imported before the clock starts: an SDK's import takes seconds, its call does not.
+    importlib.import_module("anthropic" if provider == "anthropic" else "openai")
+
     async def accepted() -> str:
         ids, where = await _list_models(settings, provider, options.timeout)
         detail = f"key accepted by {where}: {len(ids)} models listed"
@@ -538,10 +546,10 @@ def _unreachable(provider: str, where: str, timeout: float, exc: BaseException) 
     base = {"openai": "OPENAI_BASE_URL", "azure-openai": "AZURE_OPENAI_ENDPOINT"}.get(
         provider, "ANTHROPIC_BASE_URL"
     )
-    return (
-        f"no answer from {where} within {timeout:g} s ({type(exc).__name__}): check {base} and "
-        "the network"
-    )
+    if "Timeout" in type(exc).__name__:
+        return f"no answer from {where} within {timeout:g} s: check {base} and the network"
+    cause = exc.__cause__ or exc
+    return f"cannot connect to {where} ({_first_line(cause)}): check {base} and the network"
 
 
 # ---------------------------------------------------------------------------------------------
