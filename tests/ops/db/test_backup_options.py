@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from paletai.ops.db.namespaces import NamespaceMapper
 from paletai.ops.db.parallel import CollectionFailed
 from paletai.ops.db.progress import collection_progress
 from paletai.ops.db.restore import restore
-from paletai.ops.db.users import dump_users
+from paletai.ops.db.users import dump_users, role_from_roles_info, user_from_users_info
 from paletai.ops.db.verify import verify
 from paletai.ops.errors import OpsError
 from tests.ops.conftest import game_doc, rich_docs, with_db
@@ -531,8 +532,8 @@ def test_restore_dry_run_leaves_the_target_as_it_was(
 def test_include_users_on_a_server_without_users_fails_in_one_line(
     mongo_uri: str, second_uri: str, fresh_name: str, tmp_path: Path
 ) -> None:
-    """The stand-in has no authentication and answers usersInfo (and createUser) with
-    `{ok: 1, result: []}`: no users list. Reporting "0 users" there would pretend."""
+    """The stand-in has no authentication: it answers connectionStatus, usersInfo (and
+    createUser) with `{ok: 1, result: []}`. Reporting "0 users" there would pretend."""
     _seed_for_failure(mongo_uri, fresh_name)
     out = tmp_path / "dump"
     result = runner.invoke(
@@ -542,7 +543,7 @@ def test_include_users_on_a_server_without_users_fails_in_one_line(
     assert result.exit_code == 2, result.output
     line = _one_error_line(result)
     assert "--include-users" in line
-    assert "usersInfo without a users list" in line
+    assert "connectionStatus without authInfo" in line
     assert not out.exists()
 
     _sync(backup(with_db(mongo_uri, fresh_name), out))
@@ -562,7 +563,7 @@ def test_include_users_on_a_server_without_users_fails_in_one_line(
         db_app, ["restore", "--uri", target, "--dir", str(out), "--include-users"]
     )
     assert refused.exit_code == 2
-    assert "usersInfo without a users list" in _one_error_line(refused)
+    assert "connectionStatus without authInfo" in _one_error_line(refused)
     assert not _sync(_collection_names(second_uri, fresh_name))
 
     # Without --include-users, the users file is not mistaken for a collection.
@@ -589,3 +590,56 @@ async def test_users_are_dumped_in_mongodumps_layout(
         "$admin.system.users.bson",
         "$admin.system.version.bson",
     ]
+
+
+def test_users_info_and_roles_info_entries_take_the_system_collections_shape() -> None:
+    """Where the user may not read admin.system.users, backup asks usersInfo/rolesInfo; their
+    entries (as MongoDB's manual shows them) are written as the documents mongodump writes."""
+    user_id = uuid.uuid4()
+    credentials = {"SCRAM-SHA-256": {"iterationCount": 15000, "salt": "c2FsdA==", "storedKey": "k"}}
+    info = {
+        "_id": "home.Kari",
+        "userId": user_id,
+        "user": "Kari",
+        "db": "home",
+        "mechanisms": ["SCRAM-SHA-256"],
+        "credentials": credentials,
+        "customData": {"zipCode": "94109"},
+        "roles": [{"role": "read", "db": "home"}],
+    }
+    assert list(user_from_users_info(info).items()) == [
+        ("_id", "home.Kari"),
+        ("userId", user_id),
+        ("user", "Kari"),
+        ("db", "home"),
+        ("credentials", credentials),
+        ("roles", [{"role": "read", "db": "home"}]),
+        ("customData", {"zipCode": "94109"}),
+    ]
+    without = {k: v for k, v in info.items() if k != "credentials"}
+    with pytest.raises(OpsError, match="no credentials for user 'Kari'"):
+        user_from_users_info(without)
+
+    role = {
+        "role": "associate",
+        "db": "products",
+        "isBuiltin": False,
+        "roles": [{"role": "readWrite", "db": "products"}],
+        "inheritedRoles": [{"role": "readWrite", "db": "products"}],
+        "privileges": [
+            {
+                "resource": {"db": "products", "collection": ""},
+                "actions": ["bypassDocumentValidation"],
+            }
+        ],
+        "inheritedPrivileges": [
+            {"resource": {"db": "products", "collection": ""}, "actions": ["find"]}
+        ],
+    }
+    assert role_from_roles_info(role) == {
+        "_id": "products.associate",
+        "role": "associate",
+        "db": "products",
+        "privileges": role["privileges"],
+        "roles": [{"role": "readWrite", "db": "products"}],
+    }

@@ -28,6 +28,8 @@ from paletai.ops.db.dumpfmt import (
     BSON_SUFFIX,
     METADATA_SUFFIX,
     PRELUDE,
+    ROLES_FILE,
+    USERS_FILE,
     FileOpener,
     encode_index_for_dump,
     metadata_json,
@@ -37,7 +39,7 @@ from paletai.ops.db.dumpfmt import (
 from paletai.ops.db.namespaces import check_patterns
 from paletai.ops.db.oplog import ChangeRecorder, write_change_file
 from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
-from paletai.ops.db.users import dump_users, require_users
+from paletai.ops.db.users import dump_users, read_users, require_users
 from paletai.ops.errors import OpsError
 from paletai.ops.results import ConsistentCapture, DbBackupResult
 
@@ -261,10 +263,8 @@ async def backup(
                 for n in names
             ]
             if include_users:
-                users = await client[name].command("usersInfo", 1)
-                roles = await client[name].command("rolesInfo", 1)
-                result.users = len(users.get("users", []))
-                result.roles = len(roles.get("roles", []))
+                found = await read_users(client, name, uri)
+                result.users, result.roles = len(found[USERS_FILE]), len(found[ROLES_FILE])
             return result
 
         build = await client.admin.command("buildInfo")
