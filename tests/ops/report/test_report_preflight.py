@@ -148,3 +148,29 @@ def test_without_preflight_nothing_is_claimed(tmp_path: Path) -> None:
     scripts = _line(markdown, "API test scripts ready")
     assert "`paletai migrate check URL`" in scripts
     assert "`migrate check URL` checks URL/health" in _line(markdown, "Health check URLs")
+
+
+def test_az_items_not_run_say_why(tmp_path: Path) -> None:
+    signed_out = migrate_preflight(account=None)
+    signed_out.checks[:4] = [
+        _check(
+            names.PREFLIGHT_AZ_SIGNED_IN,
+            f"az is not signed in: run `az login --tenant {TENANT}`",
+            ok=False,
+        )
+    ]
+    markdown = _markdown(tmp_path / "a", signed_out)
+    for text in ("Azure Tenant ID", "Azure Subscription ID", "Contributor/Owner access"):
+        item = _line(markdown, text)
+        assert item.startswith("- [!]"), item
+        assert f"not checked: `{names.PREFLIGHT_AZ_SIGNED_IN}` failed: az is not signed in" in item
+    # Run without --tenant/--subscription: nothing measured, and the report says so.
+    no_azure = migrate_preflight(tenant=None, subscription=None)
+    del no_azure.checks[:4]
+    markdown = _markdown(tmp_path / "b", no_azure)
+    assert _line(markdown, "Azure Tenant ID").endswith("`migrate preflight` ran without --tenant")
+    role = _line(markdown, "Contributor/Owner access")
+    assert role == (
+        "- [ ] Verified Contributor/Owner access to new subscription — "
+        "`migrate preflight` ran without --subscription"
+    )

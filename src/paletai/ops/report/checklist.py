@@ -274,18 +274,12 @@ def _preflight_section(r: Results) -> Section:
     tenant = f": {data.tenant}" if data is not None and data.tenant else ""
     sub = f": {data.subscription}" if data is not None and data.subscription else ""
     section.items += [
-        _from_check(f"Collected new Azure Tenant ID{tenant}", data, src, names.PREFLIGHT_AZ_TENANT),
-        _from_check(
-            f"Collected new Azure Subscription ID{sub}",
-            data,
-            src,
-            names.PREFLIGHT_AZ_SUBSCRIPTION,
+        _az_item(f"Collected new Azure Tenant ID{tenant}", data, names.PREFLIGHT_AZ_TENANT),
+        _az_item(
+            f"Collected new Azure Subscription ID{sub}", data, names.PREFLIGHT_AZ_SUBSCRIPTION
         ),
-        _from_check(
-            "Verified Contributor/Owner access to new subscription",
-            data,
-            src,
-            names.PREFLIGHT_AZ_ROLE,
+        _az_item(
+            "Verified Contributor/Owner access to new subscription", data, names.PREFLIGHT_AZ_ROLE
         ),
         _from_check("MongoDB connection string ready", data, src, names.PREFLIGHT_MONGODB),
         _ai_keys_item(data),
@@ -297,6 +291,19 @@ def _preflight_section(r: Results) -> Section:
         ),
     ]
     return section
+
+
+def _az_item(text: str, data: MigratePreflightResult | None, name: str) -> Item:
+    """An az check's item; one not run says why (az not signed in, no such option given)."""
+    checks = _checks(data)
+    if data is None or name in checks:
+        return _from_check(text, data, "migrate preflight", name)
+    for before in (names.PREFLIGHT_AZ_SIGNED_IN, names.PREFLIGHT_AZ_SUBSCRIPTION):
+        failed = checks.get(before)
+        if failed is not None and not failed.ok:
+            return Item(text, "fail", f"not checked: `{before}` failed: {failed.detail}")
+    option = "--tenant" if name == names.PREFLIGHT_AZ_TENANT else "--subscription"
+    return Item(text, "none", f"`migrate preflight` ran without {option}")
 
 
 def _ai_keys_item(data: MigratePreflightResult | None) -> Item:
