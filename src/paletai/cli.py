@@ -18,6 +18,7 @@ from rich.table import Table
 
 from paletai.config import Settings, SettingsError, get_settings, load_settings
 from paletai.ops.azure.deploy_cli import deploy_app
+from paletai.ops.azure.monitor_cli import register as register_monitoring
 from paletai.ops.azure.settings_cli import settings_app
 from paletai.ops.checks.cli import migrate_app
 from paletai.ops.db.cli import db_app
@@ -58,6 +59,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(deploy_app, name="deploy")
 register_report(migrate_app)
 register_rehearsal(migrate_app)
+register_monitoring(migrate_app)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(settings_app, name="settings")
 app.add_typer(storage_app, name="storage", help="Blob storage operations: copy between accounts.")

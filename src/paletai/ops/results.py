@@ -507,6 +507,119 @@ class DeployDecommissionResult(OpsResult):
 
 
 # ---------------------------------------------------------------------------------------------
+# migrate inventory | insights | logs (az CLI reads of the old and the new app)
+
+
+class HostnameBinding(_Shape):
+    """A host name of the app and how TLS is bound to it (az's sslState: Disabled,
+    SniEnabled, IpBasedEnabled)."""
+
+    name: str
+    custom: bool
+    ssl_state: str | None = None
+    thumbprint: str | None = None
+
+
+class TlsCertificate(_Shape):
+    subject_name: str | None = None
+    host_names: list[str] = []
+    thumbprint: str | None = None
+    expiration: str | None = None
+    issuer: str | None = None
+
+
+class ServicePlan(_Shape):
+    name: str
+    sku: str | None = None
+    tier: str | None = None
+    capacity: int | None = None
+    location: str | None = None
+    kind: str | None = None
+
+
+class InsightsComponent(_Shape):
+    """An Application Insights component (its data-plane `app_id`, never its keys)."""
+
+    name: str
+    id: str | None = None
+    app_id: str
+
+
+class DailyRequests(_Shape):
+    day: str
+    requests: int
+    failed: int
+
+
+class TrafficSummary(_Shape):
+    days: int
+    total_requests: int = 0
+    failed_requests: int = 0
+    average_daily_requests: float = 0.0
+    failure_rate: float = 0.0
+    daily: list[DailyRequests] = []
+
+
+class Integration(_Shape):
+    """A service the settings name, described without credentials."""
+
+    name: str
+    detail: str
+
+
+class MigrateInventoryResult(CheckResult):
+    command: Literal["migrate inventory"] = "migrate inventory"
+    app: str
+    resource_group: str
+    days: int = 7
+    state: str | None = None
+    default_host_name: str | None = None
+    settings: list[ShownSetting] = []
+    settings_file: str | None = _absent_when_none()
+    hostnames: list[HostnameBinding] = []
+    certificates: list[TlsCertificate] = []
+    plan: ServicePlan | None = None
+    insights: InsightsComponent | None = None
+    traffic: TrafficSummary | None = None
+    integrations: list[Integration] = []
+
+
+class InsightsFigures(_Shape):
+    """Application Insights' figures over the window (durations in milliseconds)."""
+
+    requests: int = 0
+    failed: int = 0
+    failure_rate: float = 0.0
+    server_errors: int = 0
+    exceptions: int = 0
+    avg_ms: float | None = None
+    p95_ms: float | None = None
+    top_problems: list[str] = []
+
+
+class MigrateInsightsResult(CheckResult):
+    command: Literal["migrate insights"] = "migrate insights"
+    app: str
+    resource_group: str
+    minutes: int
+    insights: InsightsComponent | None = None
+    figures: InsightsFigures | None = None
+
+
+class MigrateLogsResult(CheckResult):
+    command: Literal["migrate logs"] = "migrate logs"
+    app: str
+    resource_group: str
+    seconds_listened: float
+    lines: int = 0
+    activity_lines: int = 0
+    error_lines: int = 0
+    tracebacks: int = 0
+    database_failures: int = 0
+    samples: list[str] = []
+
+
+# ---------------------------------------------------------------------------------------------
 # migrate rehearse
 
 
@@ -570,7 +683,10 @@ AnyResult = Annotated[
     | DeployDomainResult
     | RehearseResult
     | DeployDecommissionResult
-    | MigratePreflightResult,
+    | MigratePreflightResult
+    | MigrateInventoryResult
+    | MigrateInsightsResult
+    | MigrateLogsResult,
     Field(discriminator="command"),
 ]
 _ANY_RESULT: TypeAdapter[AnyResult] = TypeAdapter(AnyResult)
@@ -588,6 +704,9 @@ CHECK_MODELS: dict[str, type[CheckResult]] = {
         DeployVerifyResult,
         DeployDomainResult,
         MigratePreflightResult,
+        MigrateInventoryResult,
+        MigrateInsightsResult,
+        MigrateLogsResult,
     )
 }
 MODELS: dict[str, type[OpsResult]] = {

@@ -92,6 +92,37 @@ class AzCli:
         except json.JSONDecodeError:
             return out
 
+    def stream(self, *args: str, seconds: float) -> list[str] | None:
+        """Run a command that streams until stopped (`webapp log tail`) for at most `seconds`,
+        then stop it; the lines it printed, redacted (None in a dry run). A command that ends
+        by itself with an error raises DeployError, as `run` does."""
+        if self.dry_run:
+            self.run(*args)
+            return None
+        argv = [self.executable, *self.argv(args)[1:]]
+        what = command_words(args)
+        try:
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+            )
+        except OSError as exc:
+            raise DeployError(f"could not run `az {what}`: {exc}; {AZ_INSTALL_HINT}") from exc
+        try:
+            out, errors = proc.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            # The expected end of a stream: stop it and keep what it printed so far.
+            proc.terminate()
+            try:
+                out, errors = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, errors = proc.communicate()
+        else:
+            if proc.returncode != 0:
+                message = self._redacted(errors).strip() or "(no message on stderr)"
+                raise DeployError(f"`az {what}` failed (exit {proc.returncode}):\n{message}")
+        return self._redacted(out).splitlines()
+
     def _redacted(self, text: str) -> str:
         for secret in sorted(self.redact, key=len, reverse=True):
             if secret:

@@ -105,6 +105,14 @@ def dump_settings(settings: Sequence[AppSetting]) -> str:
     return json.dumps([s.as_az() for s in settings], indent=2) + "\n"
 
 
+def write_settings_file(path: str | os.PathLike[str], settings: Sequence[AppSetting]) -> None:
+    """Write settings as az's list, values in clear, in a file readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(dump_settings(settings))
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation: the values alone, as PaletAI would read them (no .env, no local environment)
 
@@ -127,6 +135,12 @@ class _ValuesOnlySettings(Settings):
 class Validation:
     problems: list[str]
     unknown: list[str]  # names PaletAI does not read (App Service's own, other tools')
+
+
+def as_paletai_settings(settings: Sequence[AppSetting]) -> Settings:
+    """The values alone, read as PaletAI reads them; ValidationError when it would refuse them."""
+    values = {s.name: s.value for s in settings}
+    return _ValuesOnlySettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 def validate_settings(settings: Sequence[AppSetting]) -> Validation:

@@ -8,7 +8,6 @@ Settings, and apply one with `az webapp config appsettings set ... --settings @F
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,9 +24,9 @@ from paletai.ops.azure.settings import (
     Validation,
     apply_settings,
     diff_settings,
-    dump_settings,
     parse_settings,
     validate_settings,
+    write_settings_file,
 )
 from paletai.ops.checks import names
 from paletai.ops.checks.phase4 import Check, CheckReport, print_check
@@ -119,10 +118,7 @@ def export(
     report = CheckReport("settings export", source, echo=lambda c: print_check(console, c))
     report.extra["settings"] = _shown(settings)
     if out is not None:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dump_settings(settings))
+        write_settings_file(out, settings)
         report.add(Check("written", True, 0.0, f"{len(settings)} settings -> {out} (mode 0600)"))
     _validation_checks(report, validate_settings(settings), source)
     finish_checks(report, json_out)

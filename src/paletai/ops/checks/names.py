@@ -81,3 +81,21 @@ PREFLIGHT_CHANGE_STREAMS = "mongodb: change streams"
 PREFLIGHT_AI_KEY = "ai key: "  # + openai, azure-openai, anthropic
 PREFLIGHT_ONESIGNAL = "onesignal: credentials"
 PREFLIGHT_STORAGE = "storage: account answers"
+
+# migrate inventory (Pre-Migration: Old Environment Documentation)
+INVENTORY_SETTINGS = "inventory: app settings exported"
+INVENTORY_DOMAINS = "inventory: custom domains and TLS"
+INVENTORY_PLAN = "inventory: plan SKU/tier"
+INVENTORY_TRAFFIC = "inventory: daily traffic"
+INVENTORY_INTEGRATIONS = "inventory: third-party integrations"
+
+# migrate insights (Phase 6: Application Insights)
+INSIGHTS_COMPONENT = "insights: Application Insights found"
+INSIGHTS_REQUESTS = "insights: requests arriving"
+INSIGHTS_NO_ERRORS = "insights: no errors or exceptions"
+INSIGHTS_RESPONSE_TIME = "insights: response times < "  # + the limit
+
+# migrate logs (Phase 6: Log Streaming)
+LOGS_ACTIVITY = "logs: normal activity"
+LOGS_NO_ERRORS = "logs: no error messages"
+LOGS_DATABASE = "logs: database connections"
