@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from paletai.cli import app as paletai_app
 from paletai.ops.azure.deploy_cli import deploy_app
 from paletai.ops.azure.settings_cli import settings_app
 from paletai.ops.checks.cli import migrate_app
 from tests.fixtures.fake_az import FAKE_AZ, FakeAz
+from tests.ops.azure.answers import window_answer, with_app
 from tests.ops.azure.test_verify import verify_command_lines
 
 REPO = Path(__file__).resolve().parents[3]
@@ -79,7 +81,23 @@ def _settings_dry_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return lines
 
 
-def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _recorded_lines(monkeypatch: pytest.MonkeyPatch, fake_az: FakeAz) -> list[str]:
+    """The lines of the read-only commands (no --dry-run), as the fake az received them."""
+    monkeypatch.setenv("PATH", f"{fake_az.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    with_app(fake_az)
+    fake_az.respond("rest", window_answer())
+    fake_az.respond("webapp log tail", "2026-12-01T10:00:01  [INFO] GET /health 200", raw=True)
+    for command in (
+        ["migrate", "inventory", "--app", "emailgeniebackend", "-g", "huddleup"],
+        ["migrate", "insights", "--app", "paletai-new", "-g", "rg-paletai-prod"],
+        ["migrate", "logs", "--app", "paletai-new", "-g", "rg-paletai-prod", "--seconds", "5"],
+    ):
+        result = runner.invoke(paletai_app, command)
+        assert result.exit_code in (0, 1), result.output
+    return list(dict.fromkeys(shlex.join(["az", *argv]) for argv in fake_az.argvs()))
+
+
+def kit_command_lines(monkeypatch: pytest.MonkeyPatch, fake_az: FakeAz) -> list[str]:
     """Every az command line the kit's commands can run, as their --dry-run prints them."""
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -98,6 +116,7 @@ def kit_command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     lines += _dry_run(*domain, "--subscription", "sub-1")
     lines += verify_command_lines()  # read-only: recorded from a run against the fake az
     lines += _preflight_lines(monkeypatch)
+    lines += _recorded_lines(monkeypatch, fake_az)
     return lines
 
 
@@ -130,11 +149,11 @@ def _preflight_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_dry_runs_print_every_call_with_secrets_masked(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_az: FakeAz
 ) -> None:
-    # No az on PATH: a dry run needs none and runs none.
+    # No az on PATH: a dry run needs none and runs none (the fake is put back for the others).
     monkeypatch.setenv("PATH", str(tmp_path))
-    lines = kit_command_lines(monkeypatch)
+    lines = kit_command_lines(monkeypatch, fake_az)
     text = "\n".join(lines)
     for secret in SECRETS.values():
         assert secret not in text
@@ -145,13 +164,25 @@ def test_dry_runs_print_every_call_with_secrets_masked(
     assert "webapp start --name" in verbs
     assert any(line.startswith("az webapp deployment source config-zip") for line in lines)
     assert all("--subscription sub-1" in line for line in lines[:3])
+    # The read-only commands' lines, recorded from the fake az: inventory, insights, logs.
+    for words in (
+        "webapp config appsettings list",
+        "webapp config hostname list",
+        "webapp config ssl list",
+        "appservice plan show",
+        "resource list",
+        "resource show",
+        "rest --method post --url https://api.applicationinsights.io/v1/apps/",
+        "webapp log tail",
+    ):
+        assert any(line.startswith(f"az {words}") for line in lines), words
 
 
 def test_the_real_az_parses_every_command_line(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_az: FakeAz
 ) -> None:
     assert REAL_AZ.exists(), "the Azure CLI is not installed: run `make tools`"
-    lines = kit_command_lines(monkeypatch)
+    lines = kit_command_lines(monkeypatch, fake_az)
     env = {
         **os.environ,
         "AZURE_CONFIG_DIR": str(tmp_path / "azure"),  # empty: logged in nowhere
