@@ -51,6 +51,7 @@ class DumpedCollection(_Shape):
     bytes: int
     seconds: float
     path: str | None = _absent_when_none()  # the .bson file (would be, with --dry-run)
+    kind: str = "collection"  # or "view" (definition only) or "timeseries"
 
 
 class BlobBackupFigures(_Shape):
@@ -134,6 +135,8 @@ class RestoredCollection(_Shape):
     seconds: float = 0.0
     error_samples: list[str] = []
     action: str | None = _absent_when_none()  # --dry-run: create, drop and restore, merge, ...
+    kind: str = "collection"
+    problem: str | None = None  # the target could not hold this kind or these options
 
 
 class OplogReplayed(_Shape):
@@ -178,6 +181,9 @@ class VerifiedCollection(_Shape):
     indexes_extra_in_target: list[str] = []
     merge: str = "sorted"
     identical: bool
+    kind: str = "collection"
+    option_differences: list[str] = []  # the collection's own options (capped, validator, ...)
+    index_option_differences: list[str] = []  # same-key indexes whose options differ
 
 
 class DbRepairLikesResult(OpsResult):

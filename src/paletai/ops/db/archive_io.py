@@ -42,6 +42,15 @@ from paletai.ops.db.common import (
     require_collections,
 )
 from paletai.ops.db.dumpfmt import encode_index_for_dump, metadata_json
+from paletai.ops.db.kinds import (
+    KIND_COLLECTION,
+    KIND_TIMESERIES,
+    KIND_VIEW,
+    CollectionSpec,
+    KindNotKept,
+    collection_specs,
+    ensure_collection,
+)
 from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
 from paletai.ops.db.oplog import (
     ChangeRecorder,
@@ -54,7 +63,6 @@ from paletai.ops.db.restore import (
     MAX_BATCH_DOCS,
     CollectionRestoreResult,
     RestoreResult,
-    _ensure_collection,
     _existing_counts,
     _insert_batch,
     not_empty_error,
@@ -83,6 +91,16 @@ async def backup_to_archive(
         db = client.get_database(name, codec_options=RAW_CODEC)
         build = await client.admin.command("buildInfo")
         names = await require_collections(client, db, uri, "source")
+        # Views go in the prelude (definition only, as mongodump writes them); a time-series
+        # collection has no place here that our restore reads: said, never left out quietly.
+        specs = await collection_specs(db)
+        series = [s.name for s in specs.values() if s.kind == KIND_TIMESERIES]
+        if series:
+            raise KindNotKept(
+                f"--archive cannot hold the time-series collection(s) {', '.join(series)} of "
+                f"{name!r}: back up to a directory (--out, without --archive)"
+            )
+        views = [s for s in specs.values() if s.kind == KIND_VIEW]
         if consistent:
             recorder = ChangeRecorder(db, names)
             await recorder.open()  # before the first read: the capture's start
@@ -98,6 +116,15 @@ async def backup_to_archive(
                 uuid_hex=collection_uuid_hex(info),
             )
             entries.append(ArchivedNamespace(name, coll_name, meta, "collection"))
+        for view in views:
+            meta = metadata_json(
+                collection=view.name,
+                options=dict(view.options),
+                indexes=[],
+                uuid_hex=collection_uuid_hex({}),
+                kind=KIND_VIEW,
+            )
+            entries.append(ArchivedNamespace(name, view.name, meta, KIND_VIEW))
         # With --consistent the changes go last, as the "oplog" namespace (mongodump's place
         # for it; without server timestamps its entries have no `ts`, and only ours replays it).
         writer = ArchiveWriter(out)
@@ -269,12 +296,19 @@ async def restore_from_archive(
             if drop:
                 await db.drop_collection(coll_name)
             options = dict(meta.get("options") or {})
-            if ns.type == "view":
-                await _ensure_collection(db, coll_name, options)
-                continue
-            await _ensure_collection(db, coll_name, options)
-            item = CollectionRestoreResult(namespace=target, source_namespace=source_ns)
+            spec = CollectionSpec(coll_name, ns.type or KIND_COLLECTION, options)
+            item = CollectionRestoreResult(
+                namespace=target, source_namespace=source_ns, kind=spec.kind
+            )
             result.collections.append(item)
+            try:
+                await ensure_collection(db, spec)
+            except KindNotKept as exc:
+                item.problem = str(exc)  # named in the output; the command ends with exit 1
+                if spec.kind != KIND_COLLECTION:
+                    continue
+            if spec.kind == KIND_VIEW:
+                continue
             loaders[source_ns] = _Loader(db.get_collection(coll_name), meta, item)
         with tempfile.TemporaryFile() as oplog_file:
             await _demultiplex(reader, loaders, oplog_file, progress)

@@ -36,6 +36,7 @@ from paletai.ops.db.dumpfmt import (
     open_write,
     prelude_json,
 )
+from paletai.ops.db.kinds import KIND_COLLECTION, KIND_VIEW, CollectionSpec, collection_specs
 from paletai.ops.db.namespaces import check_patterns
 from paletai.ops.db.oplog import ChangeRecorder, write_change_file
 from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
@@ -54,6 +55,7 @@ class CollectionDumpResult:
     bytes: int
     seconds: float
     path: str | None = None  # the .bson file (written, or that would be with --dry-run)
+    kind: str = "collection"
 
 
 @dataclass
@@ -114,21 +116,34 @@ async def dump_collection(
     task: TaskID | None = None,
     query: Mapping[str, Any] | None = None,
     open_out: FileOpener = open_write,
+    spec: CollectionSpec | None = None,
 ) -> CollectionDumpResult:
     """Write <name>.metadata.json then <name>.bson (raw documents back to back), each through
     `open_out` (files by default; blobs for `--to-blob`); with `query`, only the documents it
-    matches (the metadata is the whole collection's)."""
+    matches (the metadata is the whole collection's).
+
+    As stock mongodump: a view gets its metadata only (type "view", viewOn/pipeline); a
+    time-series collection its metadata (type "timeseries") and its buckets, as
+    system.buckets.<name>.bson. `spec` is the collection's listCollections definition."""
+    spec = spec or CollectionSpec(name)
     coll = db.get_collection(name, codec_options=RAW_CODEC)
     info = await collection_info(db, name)
-    indexes = [encode_index_for_dump(spec) for spec in await index_specs(coll)]
+    specs = [] if spec.kind == KIND_VIEW else await index_specs(coll)
     meta = metadata_json(
         collection=name,
-        options=dict(info.get("options") or {}),
-        indexes=indexes,
+        options=dict(spec.options),
+        indexes=[encode_index_for_dump(ix) for ix in specs],
         uuid_hex=collection_uuid_hex(info),
+        kind=spec.kind,
     )
     with open_out(db_dir / f"{name}{METADATA_SUFFIX}", compress=compress) as out:
         out.write(meta.encode())
+    data_name = spec.data_collection
+    if data_name is None:
+        if progress is not None and task is not None:
+            progress.update(task, completed=0, total=0)
+        return CollectionDumpResult(name, 0, 0, 0.0, None, kind=spec.kind)
+    coll = db.get_collection(data_name, codec_options=RAW_CODEC)
 
     if progress is not None and task is None:
         total = await coll.estimated_document_count()
@@ -141,7 +156,7 @@ async def dump_collection(
     chunk: list[bytes] = []
     chunk_bytes = 0
     chunk_docs = 0
-    with open_out(db_dir / f"{name}{BSON_SUFFIX}", compress=compress) as out:
+    with open_out(db_dir / f"{data_name}{BSON_SUFFIX}", compress=compress) as out:
         # Natural order, as mongodump: a sort would cost the server a pass for nothing.
         cursor = coll.find(dict(query or {}), batch_size=1000)
         async for doc in cursor:
@@ -162,8 +177,14 @@ async def dump_collection(
             written += chunk_bytes
     if progress is not None and task is not None:
         progress.update(task, completed=documents, total=documents, bytes=written)
-    path = str(data_path(db_dir, name, compress=compress))
-    return CollectionDumpResult(name, documents, written, time.perf_counter() - started, path)
+    path = str(data_path(db_dir, data_name, compress=compress))
+    seconds = time.perf_counter() - started
+    return CollectionDumpResult(name, documents, written, seconds, path, kind=spec.kind)
+
+
+def _would_write(db_dir: Path, spec: CollectionSpec, compress: bool) -> str | None:
+    data_name = spec.data_collection
+    return None if data_name is None else str(data_path(db_dir, data_name, compress=compress))
 
 
 def _prepare(out_dir: Path, db_name: str, server_version: str) -> Path:
@@ -231,17 +252,24 @@ async def backup(
     recorder: ChangeRecorder | None = None
     try:
         db = client.get_database(name, codec_options=RAW_CODEC)
-        names = choose_collections(
-            await require_collections(client, db, uri, "source"),
-            name,
-            collection=collection,
-            ns_exclude=ns_exclude,
-        )
+        await require_collections(client, db, uri, "source")
+        # Every kind listCollections reports (views and time-series too), not only collections.
+        kinds = await collection_specs(db)
+        names = choose_collections(list(kinds), name, collection=collection, ns_exclude=ns_exclude)
+        if query_filter is not None and kinds[names[0]].kind != KIND_COLLECTION:
+            raise OpsError(
+                f"--query filters the documents of a collection; {kinds[names[0]].describe()} "
+                "is not one (back it up whole: leave out --query)"
+            )
         if include_users:
             await require_users(client, uri, "source")
         totals: dict[str, int] = {}
         for coll_name in names:
-            coll = db.get_collection(coll_name)
+            data_name = kinds[coll_name].data_collection
+            if data_name is None:  # a view: its definition only
+                totals[coll_name] = 0
+                continue
+            coll = db.get_collection(data_name)
             if query_filter is None:
                 totals[coll_name] = await coll.estimated_document_count()
                 continue
@@ -258,7 +286,7 @@ async def backup(
         if dry_run:
             result.collections = [
                 CollectionDumpResult(
-                    n, totals[n], 0, 0.0, str(data_path(db_dir, n, compress=compress))
+                    n, totals[n], 0, 0.0, _would_write(db_dir, kinds[n], compress), kinds[n].kind
                 )
                 for n in names
             ]
@@ -289,6 +317,7 @@ async def backup(
                 progress=progress,
                 task=tasks.get(coll_name),
                 query=query_filter,
+                spec=kinds[coll_name],
             )
 
         result.collections = await each_collection(

@@ -13,6 +13,7 @@ from typing import IO, Annotated, TypeVar
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -478,10 +479,19 @@ def restore(
 
 def _print_restore(result: RestoreResult) -> None:
     for item in result.collections:
+        if item.problem:
+            console.print(
+                f"[red]failed[/] {escape(item.source_namespace)}: {escape(item.problem)}",
+                soft_wrap=True,
+            )
+            if item.kind != "collection":
+                continue
         line = (
             f"{item.source_namespace} -> {item.namespace}: {item.inserted} inserted, "
             f"{item.duplicates} duplicates, {item.errors} errors, {item.indexes} indexes"
         )
+        if item.kind != "collection":
+            line += f" ({item.kind})"
         console.print(("[green]ok[/] " if not item.errors else "[red]errors[/] ") + line)
         for sample in item.error_samples:
             console.print(f"    {sample}")
@@ -547,6 +557,7 @@ def print_verify(report: VerifyReport) -> None:
         table.add_column(column, justify="left" if column == "collection" else "right")
     for c in report.collections:
         index_diff = len(c.indexes_missing_in_target) + len(c.indexes_extra_in_target)
+        index_diff += len(c.index_option_differences)
         style = None if c.identical else "red"
         table.add_row(
             c.name,
@@ -571,6 +582,8 @@ def print_verify(report: VerifyReport) -> None:
             console.print(f"  {c.name}: index missing in target: {ix}")
         for ix in c.indexes_extra_in_target:
             console.print(f"  {c.name}: index extra in target: {ix}")
+        for line in c.option_differences + c.index_option_differences:
+            console.print(f"  {c.name}: {line}", soft_wrap=True, markup=False)
     verdict = "[green]IDENTICAL[/]" if report.identical else "[bold red]DIFFERENT[/]"
     console.print(f"{verdict} ({report.seconds:.1f} s)")
 

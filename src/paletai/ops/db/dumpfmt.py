@@ -30,6 +30,7 @@ from paletai.ops.db.common import RAW_CODEC
 from paletai.ops.errors import OpsError
 
 PRELUDE = "prelude.json"
+BUCKETS_PREFIX = "system.buckets."  # a time-series collection's data: <db>/system.buckets.<c>.bson
 BSON_SUFFIX = ".bson"
 METADATA_SUFFIX = ".metadata.json"
 MAX_BSON_SIZE = 16 * 1024 * 1024 + 16 * 1024  # 16 MB plus mongod's internal slack
@@ -41,14 +42,20 @@ AUTH_VERSION_FILE = "$admin.system.version"
 
 
 def metadata_json(
-    *, collection: str, options: dict[str, Any], indexes: list[dict[str, Any]], uuid_hex: str
+    *,
+    collection: str,
+    options: dict[str, Any],
+    indexes: list[dict[str, Any]],
+    uuid_hex: str,
+    kind: str = "collection",
 ) -> str:
-    """Metadata in canonical Extended JSON v2, in the key order mongodump writes."""
+    """Metadata in canonical Extended JSON v2, in the key order mongodump writes. `kind` is
+    listCollections' type: a view's options hold viewOn/pipeline, a time-series' `timeseries`."""
     doc = {
         "indexes": [dict(ix) for ix in indexes],
         "uuid": uuid_hex,
         "collectionName": collection,
-        "type": "collection",
+        "type": kind,
     }
     canonical = json_util.CANONICAL_JSON_OPTIONS
     return json_util.dumps({"options": options, **doc}, json_options=canonical)
@@ -122,6 +129,8 @@ class DumpedCollection:
     metadata_path: Path | None
     options: dict[str, Any] = field(default_factory=dict)
     indexes: list[dict[str, Any]] = field(default_factory=list)
+    # listCollections' type: "collection", "view" (no data) or "timeseries" (data = its buckets)
+    kind: str = "collection"
 
     @property
     def namespace(self) -> str:
@@ -157,7 +166,7 @@ def _scan_db_dir(db_dir: Path) -> list[DumpedCollection]:
     collections = []
     for item in found.values():
         if item.name.startswith(("system.", AUTH_PREFIX)):
-            continue
+            continue  # a time-series' buckets are read with it, below
         if item.metadata_path is not None:
             meta = read_json_file(item.metadata_path)
             if not isinstance(meta, dict):
@@ -165,8 +174,13 @@ def _scan_db_dir(db_dir: Path) -> list[DumpedCollection]:
             item.options = dict(meta.get("options") or {})
             # Stock dumps of old servers carry "ns" in each index; `indexes` may be null there.
             item.indexes = [dict(ix) for ix in (meta.get("indexes") or [])]
-            if meta.get("type", "collection") != "collection":
-                continue
+            item.kind = str(meta.get("type") or "collection")
+        if item.kind == "view":
+            item.data_path = None  # a view's documents are its source's; mongodump writes none
+        elif item.kind == "timeseries":
+            # Stock mongodump (servers before 8.3) writes a time-series' data as its buckets.
+            buckets = found.get(BUCKETS_PREFIX + item.name)
+            item.data_path = buckets.data_path if buckets else item.data_path
         collections.append(item)
     return collections
 

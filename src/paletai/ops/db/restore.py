@@ -7,10 +7,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bson.raw_bson import RawBSONDocument
-from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
+from pymongo.errors import BulkWriteError
 from rich.progress import Progress, TaskID
 
 from paletai.ops.db.common import (
@@ -29,6 +28,13 @@ from paletai.ops.db.dumpfmt import (
     read_dump,
     read_dumped_auth,
     read_raw_documents,
+)
+from paletai.ops.db.kinds import (
+    KIND_COLLECTION,
+    KIND_VIEW,
+    CollectionSpec,
+    KindNotKept,
+    ensure_collection,
 )
 from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
 from paletai.ops.db.oplog import OplogApplier, OplogReplay, dump_change_file, replay
@@ -58,6 +64,8 @@ class CollectionRestoreResult:
     error_samples: list[str] = field(default_factory=list)
     # With --dry-run: "create", "drop and restore", "merge" or "refused (not empty)".
     action: str | None = None
+    kind: str = "collection"
+    problem: str | None = None  # the target could not hold this kind or these options
 
 
 @dataclass
@@ -71,7 +79,7 @@ class RestoreResult:
 
     @property
     def ok(self) -> bool:
-        return all(c.errors == 0 for c in self.collections)
+        return all(c.errors == 0 and c.problem is None for c in self.collections)
 
     @property
     def refused(self) -> list[CollectionRestoreResult]:
@@ -89,7 +97,8 @@ async def _insert_batch(
     coll: RawCollection, batch: list[RawBSONDocument], result: CollectionRestoreResult
 ) -> None:
     try:
-        outcome = await coll.insert_many(batch, ordered=False)
+        # The source holds these documents already: the target's validator must not refuse them.
+        outcome = await coll.insert_many(batch, ordered=False, bypass_document_validation=True)
         result.inserted += len(batch) if outcome.acknowledged else 0
     except BulkWriteError as exc:
         details = exc.details
@@ -103,16 +112,6 @@ async def _insert_batch(
                     result.error_samples.append(str(error.get("errmsg")))
 
 
-async def _ensure_collection(db: RawDatabase, name: str, options: dict[str, Any]) -> None:
-    try:
-        await db.create_collection(name, **options)
-    except CollectionInvalid:
-        pass  # already there: --force merges into it
-    except OperationFailure as exc:
-        if exc.code != 48:  # NamespaceExists
-            raise
-
-
 async def restore_collection(
     db: RawDatabase,
     target_name: str,
@@ -124,12 +123,23 @@ async def restore_collection(
     documents: Iterable[RawBSONDocument] | None = None,
     total: int | None = None,
 ) -> None:
-    """Insert a dumped collection's documents in unordered batches, then build its indexes.
+    """Create the collection (any kind, with its options), insert the dumped documents in
+    unordered batches, then build its indexes. A kind or options the target cannot hold is
+    `result.problem` (the documents of a plain collection are restored all the same).
 
     The documents come from `dumped.data_path`, or from `documents` (a blob being downloaded)
     when given, with `total` for the progress bar."""
-    coll = db.get_collection(target_name, codec_options=RAW_CODEC)
-    await _ensure_collection(db, target_name, dumped.options)
+    spec = CollectionSpec(target_name, dumped.kind, dumped.options)
+    result.kind = spec.kind
+    try:
+        await ensure_collection(db, spec)
+    except KindNotKept as exc:
+        result.problem = str(exc)
+        if spec.kind != KIND_COLLECTION:
+            return  # nothing of that kind exists on the target to put documents in
+    if spec.data_collection is None:
+        return  # a view: its definition is all there is
+    coll = db.get_collection(spec.data_collection, codec_options=RAW_CODEC)
     if documents is None and dumped.data_path is not None:
         documents = read_raw_documents(dumped.data_path)
     if progress is not None and task is None:
@@ -170,7 +180,9 @@ async def restore_collection(
     finally:
         for pending in in_flight:
             pending.cancel()
-    result.indexes = await create_indexes(coll, dumped.indexes)
+    # A time-series' indexes are made through the collection, not on its buckets.
+    index_target = db.get_collection(target_name, codec_options=RAW_CODEC)
+    result.indexes = await create_indexes(index_target, dumped.indexes)
     result.seconds = time.perf_counter() - started
     if progress is not None and task is not None:
         done = result.documents
@@ -251,12 +263,16 @@ async def restore(
             plan.append((target, dumped))
     if not plan:
         raise OpsError(f"no collection of the dump in {dump_dir} matches the namespace filter")
+    plan.sort(key=lambda item: item[1].kind == KIND_VIEW)  # views last, over restored data
     auth = _auth_target(read_dumped_auth(dump_dir), mapper, dump_dir) if include_users else None
     client = await connect(uri, role="target")
     try:
         if include_users:
             await require_users(client, uri, "target")
-        existing = await _existing_counts(client, [target for target, _ in plan])
+        # A view holds no documents of its own: it is never "not empty".
+        existing = await _existing_counts(
+            client, [target for target, dumped in plan if dumped.kind != KIND_VIEW]
+        )
         busy = [f"{t} ({n} documents)" for t, n in existing.items() if n]
         if busy and not (drop or force or dry_run):
             raise not_empty_error(busy)

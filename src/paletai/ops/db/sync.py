@@ -47,6 +47,7 @@ from paletai.ops.db.common import (
     leading_id,
     user_collections,
 )
+from paletai.ops.db.kinds import collection_spec, ensure_collection, prepare_views
 from paletai.ops.db.verify import (
     SAMPLE_LIMIT,
     OrderDisagrees,
@@ -249,6 +250,7 @@ class CollectionSync:
         if state is None:
             state = await self._open_new_copy(mode="fresh")
         if state["phase"] == "copy":
+            await self._create_like_source()
             resumed = "last_id" in state
             if not await self._copy(state):
                 return
@@ -262,6 +264,12 @@ class CollectionSync:
         else:
             await create_indexes(self.target, await index_specs(self.source))
             await self._follow(state["token"], resumed=True)
+
+    async def _create_like_source(self) -> None:
+        """The target collection with the source's options (capped, validator, collation...)."""
+        spec = await collection_spec(self.engine.source_db, self.name)
+        if spec is not None:
+            await ensure_collection(self.engine.target_db, spec)
 
     # -- copy -------------------------------------------------------------------------------
 
@@ -450,7 +458,7 @@ class CollectionSync:
         if not ops:
             return {}
         try:
-            await self.target.bulk_write(ops, ordered=False)
+            await self.target.bulk_write(ops, ordered=False, bypass_document_validation=True)
         except BulkWriteError as exc:
             errors = exc.details["writeErrors"]
             # A unique key can clash for a moment when two documents swap a value: once the
@@ -463,7 +471,9 @@ class CollectionSync:
             }
             if again:
                 try:
-                    await self.target.bulk_write([ops[i] for i in again], ordered=False)
+                    await self.target.bulk_write(
+                        [ops[i] for i in again], ordered=False, bypass_document_validation=True
+                    )
                 except BulkWriteError as retry_exc:
                     for e in retry_exc.details["writeErrors"]:
                         failed[again[e["index"]]] = str(e.get("errmsg"))
@@ -702,6 +712,7 @@ class SyncEngine:
 
     async def start(self) -> None:
         await self.check_target()
+        await prepare_views(self.source_db, self.target_db)
         await self._start_new_collections()
 
     async def supervise(self) -> None:

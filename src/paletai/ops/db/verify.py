@@ -33,7 +33,13 @@ from paletai.ops.db.common import (
     is_id_index,
     leading_id,
     require_collections,
-    user_collections,
+)
+from paletai.ops.db.kinds import (
+    KIND_VIEW,
+    CollectionSpec,
+    collection_specs,
+    compare_index_options,
+    compare_options,
 )
 from paletai.ops.results import DbVerifyResult
 
@@ -73,6 +79,9 @@ class CollectionReport:
     indexes_missing_in_target: list[str] = field(default_factory=list)
     indexes_extra_in_target: list[str] = field(default_factory=list)
     merge: str = "sorted"  # or "hashed" when a server's _id order disagreed
+    kind: str = "collection"  # a view is compared by its definition only
+    option_differences: list[str] = field(default_factory=list)
+    index_option_differences: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -84,6 +93,8 @@ class CollectionReport:
             and not self.different.count
             and not self.indexes_missing_in_target
             and not self.indexes_extra_in_target
+            and not self.option_differences
+            and not self.index_option_differences
         )
 
 
@@ -298,10 +309,6 @@ async def hashed_compare(
     sink.seen(n_src, n_tgt)
 
 
-async def index_shapes(coll: RawCollection) -> set[IndexShape]:
-    return {index_shape(spec) for spec in await index_specs(coll) if not is_id_index(spec)}
-
-
 async def compare_collection(
     source_db: RawDatabase, target_db: RawDatabase, name: str, *, in_source: bool, in_target: bool
 ) -> CollectionReport:
@@ -316,30 +323,52 @@ async def compare_collection(
             name=name, in_source=in_source, in_target=in_target, merge="hashed"
         )
         await hashed_compare(source, target, ReportSink(report))
-    src_ix, tgt_ix = await asyncio.gather(index_shapes(source), index_shapes(target))
+    src_specs, tgt_specs = await asyncio.gather(index_specs(source), index_specs(target))
+    src_ix, tgt_ix = _shapes(src_specs), _shapes(tgt_specs)
     report.indexes_missing_in_target = sorted(s.describe() for s in src_ix - tgt_ix)
     report.indexes_extra_in_target = sorted(s.describe() for s in tgt_ix - src_ix)
+    report.index_option_differences = compare_index_options(src_specs, tgt_specs)
     return report
+
+
+async def index_shapes(coll: RawCollection) -> set[IndexShape]:
+    return _shapes(await index_specs(coll))
+
+
+def _shapes(specs: list[dict[str, Any]]) -> set[IndexShape]:
+    return {index_shape(spec) for spec in specs if not is_id_index(spec)}
 
 
 async def verify_databases(source_db: RawDatabase, target_db: RawDatabase) -> VerifyReport:
     report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
     started = time.perf_counter()
-    src_names, tgt_names = await asyncio.gather(
-        user_collections(source_db), user_collections(target_db)
+    # Every kind: views by their definition, time-series by definition and documents.
+    src_specs, tgt_specs = await asyncio.gather(
+        collection_specs(source_db), collection_specs(target_db)
     )
+    src_names, tgt_names = set(src_specs), set(tgt_specs)
     # A few collections at a time: small ones finish while the big one streams.
     limit = asyncio.Semaphore(PARALLEL_COLLECTIONS)
 
     async def one(name: str) -> CollectionReport:
-        async with limit:
-            return await compare_collection(
-                source_db,
-                target_db,
-                name,
-                in_source=name in src_names,
-                in_target=name in tgt_names,
-            )
+        src, tgt = src_specs.get(name), tgt_specs.get(name)
+        kind = (src or tgt or CollectionSpec(name)).kind
+        if kind == KIND_VIEW:
+            item = CollectionReport(name=name, in_source=bool(src), in_target=bool(tgt))
+            item.merge = "definition"
+        else:
+            async with limit:
+                item = await compare_collection(
+                    source_db,
+                    target_db,
+                    name,
+                    in_source=name in src_names,
+                    in_target=name in tgt_names,
+                )
+        item.kind = kind
+        if src is not None and tgt is not None:
+            item.option_differences = compare_options(src, tgt)
+        return item
 
     names = sorted(set(src_names) | set(tgt_names))
     report.collections = list(await asyncio.gather(*(one(name) for name in names)))
