@@ -492,14 +492,17 @@ def _print_restore(result: RestoreResult) -> None:
         )
         if item.kind != "collection":
             line += f" ({item.kind})"
-        console.print(("[green]ok[/] " if not item.errors else "[red]errors[/] ") + line)
+        mark = "[red]errors[/] " if item.errors else "[green]ok[/] "
+        console.print(("[yellow]options lost[/] " if item.problem else mark) + line)
         for sample in item.error_samples:
             console.print(f"    {sample}")
     if result.users is not None:
         console.print(f"[green]ok[/] users and roles: {result.users} users, {result.roles} roles")
+    failed = sum(1 for item in result.collections if item.problem)
     console.print(
         f"restored {result.total('inserted')} documents in {result.seconds:.1f} s "
         f"({result.total('duplicates')} duplicates)"
+        + (f"; {failed} collections the target could not make as dumped (above)" if failed else "")
     )
     if result.oplog is not None:
         o = result.oplog
