@@ -171,6 +171,9 @@ def backup(
     """Dump one database in stock mongodump's layout: `OUT/DB/COLL.bson` + `.metadata.json`,
     or as one archive (`--archive FILE`, `-` for stdout), as `mongodump --archive` writes it.
 
+    Views (definition only) and time-series collections (their buckets) are included, with
+    every collection's options.
+
     Stock `mongorestore OUT` (or `mongorestore --archive`) reads the result. `--consistent`
     takes a live database at one instant (restore it with `--oplog-replay`). Examples:
 
@@ -248,6 +251,9 @@ def backup(
     if result.dry_run:
         console.print(f"dry run, nothing written: the backup of {result.database} would write")
         for item in result.collections:
+            if item.path is None:  # a view: its definition only
+                console.print(f"  {item.name}.metadata.json  ({item.kind} definition)")
+                continue
             console.print(
                 f"  {item.path}  {item.documents} documents (+ .metadata.json)", soft_wrap=True
             )
@@ -392,6 +398,9 @@ def restore(
 ) -> None:
     """Restore a dump: plain or gzip, our dumps or stock mongodump's; indexes from metadata.
     `--archive FILE` (or `-` for stdin) reads one archive as `mongodump --archive` writes it.
+
+    Each collection is created with its kind (view, time-series) and options (capped, validator,
+    collation, ...); one the target cannot hold is a `failed` line naming it, and exit 1.
 
     Refuses a non-empty target unless --drop or --force, and a dump holding an oplog unless
     --oplog-replay. Examples (rename the database; a stock archive from a pipe):
@@ -599,7 +608,8 @@ def verify(
     target_db: TargetDbName = None,
     json_out: JsonOut = None,
 ) -> None:
-    """Compare two databases document by document (canonical BSON) and index by index.
+    """Compare two databases document by document (canonical BSON), index by index and option
+    by option (collection options, views, time-series; every index option).
 
     Exit code 0 only when identical; 1 when they differ. Memory stays bounded (both sides are
     streamed in _id order and merged). Example:
