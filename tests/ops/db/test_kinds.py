@@ -576,3 +576,61 @@ def test_sync_refuses_time_series_and_creates_views_or_says_why_not(
     assert result.exit_code == 1, result.output
     assert message in " ".join(result.output.split())
     asyncio.run(_drop(mongo_uri, fresh_name + "_unused"))
+
+
+# --- archives: a view goes in the prelude; a time-series is refused by name ---------------------
+
+
+def test_an_archive_carries_a_view_and_restore_names_it_when_the_target_cannot(
+    mongo_uri: str,
+    second_uri: str,
+    fresh_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from paletai.ops.db import archive_io
+
+    asyncio.run(_seed_twins_sync(mongo_uri, fresh_name, fresh_name + "_unused"))
+    view = CollectionSpec.from_info(VIEW_INFO)
+    monkeypatch.setattr(
+        archive_io, "collection_specs", _listing_with({fresh_name: {view.name: view}})
+    )
+    archive = tmp_path / "dump.archive"
+    src = with_db(mongo_uri, fresh_name)
+    made = runner.invoke(db_app, ["backup", "--uri", src, "--archive", str(archive)])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "restore.json"
+    dst = with_db(second_uri, fresh_name)
+    args = ["restore", "--uri", dst, "--archive", str(archive), "--json", str(out)]
+    result = runner.invoke(db_app, args)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"failed {fresh_name}.public_games: the target cannot hold view" in text
+    assert f"{fresh_name}.users -> {fresh_name}.users: 5 inserted" in text
+    by_name = {c["namespace"]: c for c in json.loads(out.read_text())["collections"]}
+    assert by_name[f"{fresh_name}.public_games"]["kind"] == "view"
+    assert by_name[f"{fresh_name}.users"]["problem"] is None
+    asyncio.run(_drop(mongo_uri, fresh_name + "_unused"))
+
+
+def test_an_archive_backup_refuses_a_time_series_collection_by_name(
+    mongo_uri: str, fresh_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from paletai.ops.db import archive_io
+
+    asyncio.run(_seed_twins_sync(mongo_uri, fresh_name, fresh_name + "_unused"))
+    series = CollectionSpec.from_info(TIMESERIES_INFO)
+    monkeypatch.setattr(
+        archive_io, "collection_specs", _listing_with({fresh_name: {series.name: series}})
+    )
+    args = ["backup", "--uri", with_db(mongo_uri, fresh_name), "--archive", str(tmp_path / "a")]
+    result = runner.invoke(db_app, args)
+    assert result.exit_code == 1, result.output
+    assert "--archive cannot hold the time-series collection(s) metrics" in " ".join(
+        result.output.split()
+    )
+    asyncio.run(_drop(mongo_uri, fresh_name + "_unused"))

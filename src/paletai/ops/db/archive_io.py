@@ -139,6 +139,11 @@ async def backup_to_archive(
         for coll_name in names:
             coll = db.get_collection(coll_name, codec_options=RAW_CODEC)
             result.collections.append(await _dump_into(coll, name, writer, progress))
+        for view in views:
+            # No documents; an empty block closes it, as for an empty collection (readers
+            # expect every prelude namespace to end).
+            writer.end_namespace(name, view.name)
+            result.collections.append(CollectionDumpResult(view.name, 0, 0, 0.0, kind=KIND_VIEW))
         if recorder is not None:
             if after_dump is not None:
                 await after_dump()
