@@ -72,13 +72,16 @@ Parallel = Annotated[
     typer.Option(
         "--parallel",
         min=1,
+        metavar="N",
         help="Collections at once (as mongorestore's --numParallelCollections).",
     ),
 ]
 NsExclude = Annotated[
     list[str] | None,
     typer.Option(
-        "--ns-exclude", help="Leave out these namespaces (db.coll, * wildcards; repeatable)."
+        "--ns-exclude",
+        metavar="PATTERN",
+        help="Leave out these namespaces (db.coll, * wildcards; repeatable).",
     ),
 ]
 IncludeUsers = Annotated[
@@ -123,12 +126,13 @@ def backup(
     parallel: Parallel = DEFAULT_PARALLEL,
     ns_exclude: NsExclude = None,
     collection: Annotated[
-        str | None, typer.Option("--collection", help="Only this collection.")
+        str | None, typer.Option("--collection", metavar="NAME", help="Only this collection.")
     ] = None,
     query: Annotated[
         str | None,
         typer.Option(
             "--query",
+            metavar="EXTJSON",
             help="Only the documents this filter matches (Extended JSON, as mongodump's "
             "--query; needs --collection).",
         ),
