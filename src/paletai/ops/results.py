@@ -114,6 +114,9 @@ class DbBackupResult(OpsResult):
     bytes: int = 0
     dry_run: bool = False  # nothing was written; documents are the counts that would be
     query: str | None = _absent_when_none()  # --query, as given
+    # --collection / --ns-exclude: a backup of part of the database (not a full backup)
+    collection: str | None = _absent_when_none()
+    ns_exclude: list[str] | None = _absent_when_none()
     users: int | None = _absent_when_none()  # with --include-users
     roles: int | None = _absent_when_none()
     blob: BlobBackupFigures | None = _absent_when_none()

@@ -326,6 +326,7 @@ async def test_collection_and_query_in_extended_json(
     assert [c.name for c in result.collections] == ["games"]
     assert result.documents == 100 == await games.count_documents({"created_at": {"$gte": since}})
     assert result.query == by_date
+    assert result.to_result().collection == "games"
     dumped = _dump_docs(tmp_path / "date" / fresh_name / "games.bson")
     everything = await _raw_docs(mongo_client, fresh_name, "games")
     assert dumped
@@ -453,6 +454,9 @@ def test_backup_dry_run_writes_nothing_and_says_what_it_would(
     )
     written = json.loads(report.read_text())
     assert written["dry_run"] is True
+    assert written["ns_exclude"] == [f"{fresh_name}.tmp_*"]
+    assert "collection" not in written
+    assert "query" not in written
     # tmp_a and tmp_b excluded
     assert {c["name"]: c["documents"] for c in written["collections"]} == {
         "empty": 0,

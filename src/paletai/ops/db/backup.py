@@ -66,6 +66,8 @@ class BackupResult:
     seconds: float = 0.0
     dry_run: bool = False
     query: str | None = None
+    collection: str | None = None  # with --collection
+    ns_exclude: list[str] | None = None  # with --ns-exclude
     users: int | None = None  # with --include-users
     roles: int | None = None
     archive: str | None = None
@@ -281,7 +283,14 @@ async def backup(
                     f"--query: the source refused the filter ({reason}); "
                     "check its operators, e.g. " + QUERY_EXAMPLE
                 ) from exc
-        result = BackupResult(database=name, directory=str(out_dir), dry_run=dry_run, query=query)
+        result = BackupResult(
+            database=name,
+            directory=str(out_dir),
+            dry_run=dry_run,
+            query=query,
+            collection=collection,
+            ns_exclude=list(ns_exclude) or None,
+        )
         db_dir = out_dir / name
         if dry_run:
             result.collections = [
