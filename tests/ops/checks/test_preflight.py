@@ -384,7 +384,11 @@ async def test_the_uri_defaults_to_db_path(mongo_uri: str) -> None:
 
 async def test_an_unreachable_mongodb_fails_with_one_clear_line() -> None:
     uri = f"mongodb://paletai:{DB_PASSWORD}@127.0.0.1:{free_port()}/paletai"
-    report = await preflight(PreflightOptions(settings(), mongodb_uri=uri, timeout=0.5))
+    options = PreflightOptions(settings(), mongodb_uri=uri, timeout=0.5)
+    # The password is masked wherever it shows; the user name (here the database's) is not.
+    assert DB_PASSWORD in options.secrets()
+    assert "paletai" not in options.secrets()
+    report = await preflight(options)
     ok, detail = checks(report)[names.PREFLIGHT_MONGODB]
     assert not ok
     assert detail.startswith("cannot reach the given MongoDB at 127.0.0.1:")

@@ -98,10 +98,11 @@ def _uri_credentials(uri: str) -> list[str]:
     try:
         parsed = uri_parser.parse_uri(uri, validate=False, warn=True, connect_timeout=None)
     except (InvalidURI, ValueError, PyMongoError):
-        # Unparseable: hide whatever sits between :// and @.
+        # Unparseable: hide whatever sits between :// and @ (user and password).
         rest = uri.split("://", 1)[-1]
         return [rest.split("@", 1)[0]] if "@" in rest else []
-    return [str(v) for v in (parsed.get("username"), parsed.get("password")) if v]
+    # The password only: a user name is no secret (and is often the database's name too).
+    return [str(parsed["password"])] if parsed.get("password") else []
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
