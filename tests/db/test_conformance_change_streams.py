@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from bson import Timestamp
 from pymongo.errors import OperationFailure
 
 from paletai.db.client import Client, Database
@@ -70,3 +71,21 @@ async def test_a_server_without_a_replica_set_refuses_change_streams(
     with pytest.raises(OperationFailure) as refused:
         await db.c.watch()  # (a stream it opens here fails the test; it is not closed)
     assert refused.value.code == 40573
+
+
+@pytest.mark.xfail(
+    STAND_IN,
+    strict=True,
+    reason="nx-27017 0.8.1 gives each change event's clusterTime as a date (the time the event "
+    "was pulled), not the oplog Timestamp (docs/embedded-mongodb.md)",
+)
+async def test_change_events_carry_the_oplog_timestamp(db: Database) -> None:
+    """A change event's clusterTime is the bson Timestamp of its oplog entry, increasing with
+    each write. `db backup --consistent` writes it as `ts` in oplog.bson (what stock mongorestore
+    --oplogReplay reads); without one it writes its own changes file instead."""
+    async with await db.c.watch() as stream:
+        await db.c.insert_one({"_id": "a"})
+        await db.c.insert_one({"_id": "b"})
+        first, second = await stream.next(), await stream.next()
+    assert isinstance(first["clusterTime"], Timestamp)
+    assert second["clusterTime"] > first["clusterTime"]

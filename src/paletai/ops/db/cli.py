@@ -94,12 +94,20 @@ IncludeUsers = Annotated[
 ]
 
 
-ArchiveOpt = Annotated[
+ArchiveOut = Annotated[
     str | None,
     typer.Option(
         "--archive",
         metavar="FILE|-",
-        help="One archive file in mongodump --archive's format; '-' for stdout/stdin.",
+        help="Instead of --out: one archive file in mongodump --archive's format; '-' for stdout.",
+    ),
+]
+ArchiveIn = Annotated[
+    str | None,
+    typer.Option(
+        "--archive",
+        metavar="FILE|-",
+        help="Instead of --dir: one archive (mongodump --archive's format); '-' for stdin.",
     ),
 ]
 
@@ -110,7 +118,7 @@ def backup(
     out: Annotated[
         Path | None, typer.Option("--out", help="Dump directory (created if missing).")
     ] = None,
-    archive: ArchiveOpt = None,
+    archive: ArchiveOut = None,
     db: DbName = None,
     gzip: Annotated[
         bool, typer.Option("--gzip", help="Compress each file (.gz), or the whole archive.")
@@ -341,7 +349,7 @@ def restore(
     dir: Annotated[
         Path | None, typer.Option("--dir", help="Dump directory (ours or mongodump's).")
     ] = None,
-    archive: ArchiveOpt = None,
+    archive: ArchiveIn = None,
     gzip: Annotated[
         bool, typer.Option("--gzip", help="The --archive is gzip-compressed (as --gzip wrote it).")
     ] = False,
