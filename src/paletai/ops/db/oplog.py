@@ -318,6 +318,7 @@ class ChangeRecorder:
         self.max_ts: Timestamp | None = None
         self.started_at = dt.datetime.now(dt.UTC)
         self._poller: asyncio.Task[None] | None = None
+        self._stop_polling = asyncio.Event()
 
     async def open(self) -> None:
         """Open every stream: their positions are now, before the dump reads anything."""
@@ -327,10 +328,14 @@ class ChangeRecorder:
         self._poller = asyncio.create_task(self._poll())
 
     async def _poll(self) -> None:
-        # Keeps the cursors alive during a long dump and the change history read.
-        while True:
-            await asyncio.sleep(POLL_SECONDS * 10)
-            await self.drain()
+        # Keeps the cursors alive during a long dump and the change history read. Stopped by
+        # the flag, never cancelled: a getMore cancelled in flight would lose the events the
+        # server already handed out (the stream's position moved past them).
+        while not self._stop_polling.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_polling.wait(), POLL_SECONDS * 10)
+            if not self._stop_polling.is_set():
+                await self.drain()
 
     async def drain(self) -> int:
         """Take every event the streams have now; the number taken."""
@@ -385,9 +390,8 @@ class ChangeRecorder:
     ) -> ChangeCapture:
         """Converge to the end instant and give the entries to store; closes the streams."""
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            self._stop_polling.set()
+            await self._poller  # ends after the drain it may be in (its errors are ours)
             self._poller = None
         finals: dict[str, dict[bytes, _Final]] = {name: {} for name in self.names}
         rounds = 0
