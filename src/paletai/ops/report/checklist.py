@@ -34,7 +34,10 @@ from paletai.ops.results import (
     DeployVerifyResult,
     MigrateCheckResult,
     MigrateDnsResult,
+    MigrateInsightsResult,
+    MigrateInventoryResult,
     MigrateLoadResult,
+    MigrateLogsResult,
     MigratePreflightResult,
     OpsResult,
     RehearseResult,
@@ -420,11 +423,11 @@ def _communication_section(r: Results) -> Section:
 
 def _settings_section(r: Results) -> Section:
     data = r.settings
+    inventory = r.of(MigrateInventoryResult)
     section = Section("Pre-Migration: Old Environment Documentation")
     if data is None:
-        section.items.append(
-            Item("Exported current app settings to file", "none", "no `settings` result")
-        )
+        section.items.append(_inventory_export_item(inventory))
+        section.items += _inventory_items(inventory)
         return section
     if isinstance(data, SettingsDiffResult):
         diff = data.diff
@@ -446,7 +449,26 @@ def _settings_section(r: Results) -> Section:
                 valid[0].detail,
             )
         )
+    section.items += _inventory_items(inventory)
     return section
+
+
+def _inventory_export_item(data: MigrateInventoryResult | None) -> Item:
+    text = "Exported current app settings to file"
+    if data is None:
+        return Item(text, "none", "no `settings` or `migrate inventory` result")
+    return _from_check(text, data, "migrate inventory", names.INVENTORY_SETTINGS)
+
+
+def _inventory_items(data: MigrateInventoryResult | None) -> list[Item]:
+    """The rest of "Old Environment Documentation", as `migrate inventory` read it."""
+    src = "migrate inventory"
+    return [
+        _from_check("Documented custom domains (if any)", data, src, names.INVENTORY_DOMAINS),
+        _from_check("Noted current SKU/tier", data, src, names.INVENTORY_PLAN),
+        _from_check("Recorded average daily traffic/metrics", data, src, names.INVENTORY_TRAFFIC),
+        _from_check("Listed any third-party integrations", data, src, names.INVENTORY_INTEGRATIONS),
+    ]
 
 
 def _infra_section(r: Results) -> Section:
@@ -707,6 +729,50 @@ def _certificate_item(domain: DeployDomainResult | None) -> Item:
     return Item(text, "pass", f"{bound}; {https.detail}")
 
 
+def _monitoring_section(r: Results) -> Section:
+    """Phase 6 "Application Insights" (`migrate insights`) and "Log Streaming" (`migrate logs`)."""
+    insights, logs = r.of(MigrateInsightsResult), r.of(MigrateLogsResult)
+    section = Section("Phase 6: Monitoring & Verification (Application Insights, log streaming)")
+    if insights is not None:
+        section.note = f"Application Insights of {insights.target}, last {insights.minutes} min"
+    src = "migrate insights"
+    section.items += [
+        _from_check(
+            "Application Insights found for the app (read through its API, not the portal)",
+            insights,
+            src,
+            names.INSIGHTS_COMPONENT,
+        ),
+        _from_check("Live Metrics shows active requests", insights, src, names.INSIGHTS_REQUESTS),
+        _from_check("No errors or exceptions appearing", insights, src, names.INSIGHTS_NO_ERRORS),
+        _from_check(
+            f"Response times acceptable (<{RESPONSE_LIMIT_SECONDS:g} seconds, p95)",
+            insights,
+            src,
+            names.INSIGHTS_RESPONSE_TIME,
+            prefix=True,
+        ),
+    ]
+    src = "migrate logs"
+    if logs is None:
+        section.items.append(Item("Started log stream", "none", "no `migrate logs` result"))
+    else:
+        section.items.append(
+            Item(
+                "Started log stream",
+                "pass",
+                f"az webapp log tail on {logs.target} for {_secs(logs.seconds_listened)}: "
+                f"{_n(logs.lines)} lines",
+            )
+        )
+    section.items += [
+        _from_check("Logs show normal activity", logs, src, names.LOGS_ACTIVITY),
+        _from_check("No error messages", logs, src, names.LOGS_NO_ERRORS),
+        _from_check("Database connections successful", logs, src, names.LOGS_DATABASE),
+    ]
+    return section
+
+
 def _load_section(r: Results) -> Section:
     data = r.load
     section = Section("Phase 6: Monitoring & Verification (performance testing)")
@@ -940,18 +1006,29 @@ def _success_section(r: Results) -> Section:
         section.items.append(
             _bool_item("Image upload to Blob Storage working", image.ok and on_blob, image.detail)
         )
-    section.items.append(
-        Item(
-            "No errors in Application Insights",
-            "none",
-            "Application Insights is not read by these commands"
-            + (
-                f" (clients saw {traffic.unexpected_errors} unexpected errors)"
-                if traffic is not None
-                else ""
-            ),
+    insights = r.of(MigrateInsightsResult)
+    if insights is not None:
+        section.items.append(
+            _from_check(
+                "No errors in Application Insights",
+                insights,
+                "migrate insights",
+                names.INSIGHTS_NO_ERRORS,
+            )
         )
-    )
+    else:
+        section.items.append(
+            Item(
+                "No errors in Application Insights",
+                "none",
+                "no `migrate insights` result"
+                + (
+                    f" (clients saw {traffic.unexpected_errors} unexpected errors)"
+                    if traffic is not None
+                    else ""
+                ),
+            )
+        )
     section.items.append(_response_item(r.load))
     section.items.append(
         _from_check(
@@ -1007,6 +1084,7 @@ SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
     _storage_section,
     _check_section,
     _dns_section,
+    _monitoring_section,
     _load_section,
     _traffic_section,
     _documentation_section,
