@@ -634,3 +634,25 @@ def test_an_archive_backup_refuses_a_time_series_collection_by_name(
         result.output.split()
     )
     asyncio.run(_drop(mongo_uri, fresh_name + "_unused"))
+
+
+def test_a_blob_backup_names_a_view_it_cannot_hold(
+    mongo_uri: str,
+    fresh_name: str,
+    azurite: str,
+    container_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from paletai.ops.db import blob
+
+    asyncio.run(_seed_twins_sync(mongo_uri, fresh_name, fresh_name + "_unused"))
+    view = CollectionSpec.from_info(VIEW_INFO)
+    monkeypatch.setattr(blob, "collection_specs", _listing_with({fresh_name: {view.name: view}}))
+    source = with_db(mongo_uri, fresh_name)
+    args = ["backup", "--uri", source, "--to-blob", azurite, "--container", container_name]
+    result = runner.invoke(db_app, args)
+    assert result.exit_code == 1, result.output
+    assert "--to-blob cannot hold view 'public_games'" in " ".join(result.output.split())
+    asyncio.run(_drop(mongo_uri, fresh_name + "_unused"))

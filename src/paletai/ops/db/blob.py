@@ -58,6 +58,7 @@ from paletai.ops.db.dumpfmt import (
     iter_raw_documents,
     prelude_json,
 )
+from paletai.ops.db.kinds import KIND_COLLECTION, KindNotKept, collection_specs
 from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
 from paletai.ops.db.restore import (
     CollectionRestoreResult,
@@ -474,6 +475,14 @@ async def backup_to_blob(
     try:
         db = client.get_database(name, codec_options=RAW_CODEC)
         collection_names = await require_collections(client, db, uri, "source")
+        # The manifest holds collections with data; a view or a time-series is said, never
+        # left out quietly.
+        others = [c for c in (await collection_specs(db)).values() if c.kind != KIND_COLLECTION]
+        if others:
+            raise KindNotKept(
+                f"--to-blob cannot hold {', '.join(c.describe() for c in others)} of {name!r}: "
+                "back them up to a directory (--out) or an archive"
+            )
         build = await client.admin.command("buildInfo")
         started = started or utc_now()
         folder = folder_name(name, started)
@@ -721,6 +730,7 @@ async def restore_from_blob(
             None,
             dict(meta.get("options") or {}),
             [dict(ix) for ix in (meta.get("indexes") or [])],
+            kind=str(meta.get("type") or KIND_COLLECTION),
         )
         plan.append((target, dumped, coll))
     if not plan:
