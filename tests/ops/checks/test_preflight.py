@@ -590,3 +590,17 @@ async def test_a_server_that_never_answers_fails_within_the_timeout(silent_serve
     assert not ok
     assert "within 0.5 s" in detail
     assert "check ONESIGNAL_API_URL" in detail
+
+
+def test_az_not_installed_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mongo_uri: str
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    code, output = run_cli(tmp_path, monkeypatch, *AZ, mongo_uri)
+    assert code == 1
+    signed_in = line(output, names.PREFLIGHT_AZ_SIGNED_IN)
+    assert signed_in.startswith("FAIL")
+    assert "the `az` command is not on PATH; install the Azure CLI" in signed_in
+    assert line(output, names.PREFLIGHT_MONGODB).startswith("PASS")  # the rest still runs
