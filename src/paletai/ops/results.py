@@ -262,6 +262,7 @@ class DbCutoverResult(OpsResult):
     # (ids_rechecked; verify_seconds is that check, count_seconds the counts within it).
     pre_verify_seconds: float = 0.0
     pre_verify_repaired: int = 0
+    rounds_before_pause: int = 0
     ids_rechecked: int = 0
     count_seconds: float = 0.0
     # The full comparison again after the switch (outside the pause), --verify-after.

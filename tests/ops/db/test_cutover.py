@@ -144,6 +144,7 @@ async def test_cutover_with_a_stop_command(
     assert scans_while_paused.count(False) >= 2  # games and users, before the stop
     assert True not in scans_while_paused
     assert 0 < report.ids_rechecked < 2000
+    assert report.rounds_before_pause >= 1
     assert report.verify_seconds >= report.count_seconds
     recorded = await second_client[fresh_name][SYNC_STATE_COLLECTION].find_one(
         {"_id": {"$regex": "^cutover:"}}

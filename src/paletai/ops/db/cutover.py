@@ -58,6 +58,11 @@ from paletai.ops.errors import OpsError
 from paletai.ops.results import DbCutoverResult
 
 RECHECK_CHUNK = 500
+# Before the pause, the _ids changed since the last check are re-checked in rounds (each round
+# shorter than the one before), until a round takes less than this or ROUNDS_MAX were run: the
+# pause then re-checks only what changed during the last round.
+ROUND_SECONDS = 0.5
+ROUNDS_MAX = 5
 
 Step = Callable[[str], None]
 
@@ -163,6 +168,7 @@ class CutoverReport:
     # Before the pause: the full comparison, and the _ids it found different (handed to the sync).
     pre_verify_seconds: float = 0.0
     pre_verify_repaired: int = 0
+    rounds_before_pause: int = 0
     # In the pause (verify_seconds): _ids changed since the full comparison, re-checked on both
     # sides, and the counts (count_seconds of it).
     ids_rechecked: int = 0
@@ -289,7 +295,16 @@ async def cutover(
         for name, values in differing.items():
             engine.request(name, values)
         report.pre_verify_repaired = sum(len(v) for v in differing.values())
-        await engine.drain(catch_up_timeout, reconcile=False)
+        # Writes went on during the full comparison: re-check what they touched, in rounds that
+        # get shorter, so the pause's own re-check covers only the last round's writes.
+        for _ in range(ROUNDS_MAX):
+            await engine.drain(catch_up_timeout, reconcile=False)
+            started = time.monotonic()
+            changed = engine.track_changes()
+            differing = await _differing(engine, _merged(changed, differing))
+            report.rounds_before_pause += 1
+            if time.monotonic() - started < ROUND_SECONDS:
+                break
 
         say(f"stopping writes on the old side ({switch.method}) ...")
         paused = time.monotonic()
@@ -455,18 +470,33 @@ async def compare_databases(
     return report, differing
 
 
+async def _differing(engine: SyncEngine, ids: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Re-check `ids` now; the ones that differ are handed to the sync and returned."""
+    differing: dict[str, list[Any]] = {}
+    await recheck(engine.source_db, engine.target_db, ids, counts=False, differing=differing)
+    for name, values in differing.items():
+        engine.request(name, values)
+    return differing
+
+
 async def _fetch(coll: RawCollection, values: list[Any]) -> dict[bytes, RawBSONDocument]:
     return {id_bytes(leading_id(doc)): doc async for doc in coll.find({"_id": {"$in": values}})}
 
 
 async def recheck(
-    source_db: RawDatabase, target_db: RawDatabase, ids: dict[str, list[Any]]
+    source_db: RawDatabase,
+    target_db: RawDatabase,
+    ids: dict[str, list[Any]],
+    *,
+    counts: bool = True,
+    differing: dict[str, list[Any]] | None = None,
 ) -> VerifyReport:
     """The pause's check: these `_id`s read from both sides and compared byte for byte, and
     every collection's count (the server's count, which needs no scan on MongoDB).
 
     Its cost follows the writes since the full comparison, not the size of the data.
-    `seconds` of the report is the time the counts took."""
+    `seconds` of the report is the time the counts took; `differing` gets every `_id` that
+    differs (the report keeps a sample)."""
     report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
     src_names, tgt_names = await asyncio.gather(
         user_collections(source_db), user_collections(target_db)
@@ -478,10 +508,12 @@ async def recheck(
         # Only where it exists: some servers create the collection they count.
         return await db[name].estimated_document_count() if name in present else 0
 
-    counts = await asyncio.gather(
-        *(count(source_db, src_names, n) for n in names),
-        *(count(target_db, tgt_names, n) for n in names),
-    )
+    found = [0] * (2 * len(names))
+    if counts:
+        found = await asyncio.gather(
+            *(count(source_db, src_names, n) for n in names),
+            *(count(target_db, tgt_names, n) for n in names),
+        )
     report.seconds = time.perf_counter() - started
 
     async def one(index: int, name: str) -> CollectionReport:
@@ -489,9 +521,10 @@ async def recheck(
             name=name,
             in_source=name in src_names,
             in_target=name in tgt_names,
-            source_count=counts[index],
-            target_count=counts[len(names) + index],
+            source_count=found[index],
+            target_count=found[len(names) + index],
         )
+        odd: list[Any] = []
         unique = list({id_bytes(v): v for v in ids.get(name, [])}.values())
         source = source_db.get_collection(name, codec_options=RAW_CODEC)
         target = target_db.get_collection(name, codec_options=RAW_CODEC)
@@ -509,6 +542,11 @@ async def recheck(
                     coll.extra_in_target.add(value)
                 elif a.raw != b.raw:
                     coll.different.add(value)
+                else:
+                    continue
+                odd.append(value)
+        if differing is not None and odd:
+            differing[name] = odd
         return coll
 
     report.collections = list(await asyncio.gather(*(one(i, n) for i, n in enumerate(names))))

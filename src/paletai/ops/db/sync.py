@@ -651,11 +651,14 @@ class SyncEngine:
     def statuses(self) -> list[CollectionStatus]:
         return [w.status for w in self.workers.values()]
 
-    def track_changes(self) -> None:
-        """From now on, remember every `_id` each collection applies (see `touched`)."""
+    def track_changes(self) -> dict[str, list[Any]]:
+        """From now on, remember every `_id` each collection applies (see `touched`): a new
+        window; returns the `_id`s of the window it ends (none the first time)."""
+        previous = self.touched() if self.tracking else {}
         self.tracking = True
         for worker in self.workers.values():
             worker.touched = {}
+        return previous
 
     def touched(self) -> dict[str, list[Any]]:
         """The `_id`s applied per collection since `track_changes`."""
