@@ -38,7 +38,7 @@ from bson import ObjectId
 from bson.raw_bson import RawBSONDocument
 
 from paletai.db.client import make_client
-from paletai.db.embedded import EmbeddedMongo
+from paletai.db.embedded import EmbeddedMongo, free_port
 from paletai.ops.db.cutover import CommandSwitch, cutover
 from paletai.ops.db.sync import SyncOptions, syncing
 
@@ -64,6 +64,22 @@ def game(i: int, size: int, rng: random.Random) -> dict[str, Any]:
         "model": "templates-v1",
         "created_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=i),
     }
+
+
+def ports(home: Path) -> tuple[int, int]:
+    """The servers' ports, the same on every run: the sync's checkpoints name the source by
+    host:port, so a source on another port would be another source."""
+    saved = home / "ports.json"
+    if saved.exists():
+        src, dst = json.loads(saved.read_text())
+        return int(src), int(dst)
+    logs = sorted((home / "src" / "run").glob("nx-27017-*.log"), key=lambda p: p.stat().st_mtime)
+    src = int(logs[0].stem.rsplit("-", 1)[1]) if logs else free_port()
+    dst = free_port()
+    while dst == src:
+        dst = free_port()
+    saved.write_text(json.dumps([src, dst]))
+    return src, dst
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -223,7 +239,11 @@ async def main() -> None:
     home = args.data_dir / str(args.docs)
     home.mkdir(parents=True, exist_ok=True)
     print(f"bench_cutover: {args.docs} documents in {home} ({load()})", flush=True)
-    with EmbeddedMongo(home / "src") as source, EmbeddedMongo(home / "dst") as target:
+    src_port, dst_port = ports(home)
+    with (
+        EmbeddedMongo(home / "src", port=src_port) as source,
+        EmbeddedMongo(home / "dst", port=dst_port) as target,
+    ):
         await seed(source.uri, args.docs, args.doc_size, home / "seeded.json")
         if args.seed_only:
             await catch_up(source.uri, target.uri)
