@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from paletai.db.client import Client
 from paletai.ops.db.cli import db_app
 from paletai.ops.db.common import RAW_CODEC
-from paletai.ops.db.verify import leading_id, verify
+from paletai.ops.db.verify import _raw_batches, leading_id, verify
 from tests.ops.conftest import game_doc, with_db
 
 runner = CliRunner()
@@ -202,3 +203,16 @@ async def test_verify_across_many_batches_finds_exactly_the_differences(
     assert (items.source_count, items.target_count) == (2600, 2600)
     await mongo_client.drop_database(src)
     await mongo_client.drop_database(dst)
+
+
+async def test_a_comparison_stopped_midway_ends(mongo_client: Client, fresh_name: str) -> None:
+    """A sync cancels a background reconcile when a drain needs the collection: the scan of a
+    side must end even when its read-ahead queue is full (it used to wait there forever)."""
+    await mongo_client[fresh_name].games.insert_many([{"n": i} for i in range(8000)])
+    source = mongo_client[fresh_name].get_collection("games", codec_options=RAW_CODEC)
+    batches = _raw_batches(source, ids_only=False)
+    assert await anext(batches)
+    await asyncio.sleep(0.5)  # room for the read-ahead to fill its queue meanwhile
+    closing = asyncio.create_task(batches.aclose())
+    done, _ = await asyncio.wait({closing}, timeout=30)
+    assert done == {closing}, "the stopped scan did not end"

@@ -164,6 +164,8 @@ async def _raw_batches(coll: RawCollection, *, ids_only: bool) -> AsyncGenerator
                 if chunk:
                     await queue.put(chunk)
             await queue.put(None)
+        except asyncio.CancelledError:
+            raise  # the consumer stopped reading (and cancelled us): a put could wait forever
         except BaseException as exc:  # handed to the consumer, which re-raises it
             await queue.put(exc)
 
