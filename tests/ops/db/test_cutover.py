@@ -20,8 +20,8 @@ import pytest
 from bson import ObjectId
 
 from paletai.db.client import Client
-from paletai.ops.db import cutover as cutover_module
 from paletai.ops.db import sync as sync_module
+from paletai.ops.db import verify as verify_module
 from paletai.ops.db.common import SYNC_STATE_COLLECTION
 from paletai.ops.db.cutover import CommandSwitch, CutoverFailed, cutover, verify_after
 from paletai.ops.db.sync import SyncOptions
@@ -116,7 +116,7 @@ async def test_cutover_with_a_stop_command(
     steps: list[str] = []
     # Every full comparison (verify's or a reconcile's) records whether writes were stopped.
     scans_while_paused: list[bool] = []
-    for module in (cutover_module, sync_module):
+    for module in (verify_module, sync_module):
         for name in ("merge_compare", "hashed_compare"):
             monkeypatch.setattr(
                 module, name, _recording(getattr(module, name), flag.exists, scans_while_paused)

@@ -43,16 +43,11 @@ from paletai.ops.db.sync import (
     syncing,
 )
 from paletai.ops.db.verify import (
-    PARALLEL_COLLECTIONS,
     SAMPLE_LIMIT,
     CollectionReport,
-    OrderDisagrees,
-    ReportSink,
     VerifyReport,
     describe_id,
-    hashed_compare,
-    index_shapes,
-    merge_compare,
+    verify_databases,
 )
 from paletai.ops.errors import OpsError
 from paletai.ops.results import DbCutoverResult
@@ -381,8 +376,10 @@ def _structural_differences(report: VerifyReport) -> str:
     """Differences the sync does not repair: indexes, and collections only in the target."""
     parts = []
     for c in report.collections:
-        if c.indexes_missing_in_target or c.indexes_extra_in_target:
+        if c.indexes_missing_in_target or c.indexes_extra_in_target or c.index_option_differences:
             parts.append(f"indexes of {c.name!r}")
+        elif c.option_differences:
+            parts.append(f"options of {c.name!r}")
         elif c.in_target and not c.in_source:
             parts.append(f"{c.name!r} only in the target")
     return ", ".join(parts)
@@ -411,62 +408,12 @@ def _failing(engine: SyncEngine) -> str:
     )
 
 
-class _CollectingSink(ReportSink):
-    """A verify report that also keeps every differing `_id` (not only a sample)."""
-
-    def __init__(self, report: CollectionReport) -> None:
-        super().__init__(report)
-        self.ids: list[Any] = []
-
-    def missing(self, value: Any) -> None:
-        super().missing(value)
-        self.ids.append(value)
-
-    def extra(self, value: Any) -> None:
-        super().extra(value)
-        self.ids.append(value)
-
-    def different(self, value: Any) -> None:
-        super().different(value)
-        self.ids.append(value)
-
-
 async def compare_databases(
     source_db: RawDatabase, target_db: RawDatabase
 ) -> tuple[VerifyReport, dict[str, list[Any]]]:
-    """`db verify`'s full comparison (documents and indexes), plus every `_id` that differs."""
-    report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
-    started = time.perf_counter()
-    src_names, tgt_names = await asyncio.gather(
-        user_collections(source_db), user_collections(target_db)
-    )
-    limit = asyncio.Semaphore(PARALLEL_COLLECTIONS)
+    """`db verify`'s full comparison (documents, indexes, options), plus every differing `_id`."""
     differing: dict[str, list[Any]] = {}
-
-    async def one(name: str) -> CollectionReport:
-        source = source_db.get_collection(name, codec_options=RAW_CODEC)
-        target = target_db.get_collection(name, codec_options=RAW_CODEC)
-        in_source, in_target = name in src_names, name in tgt_names
-        async with limit:
-            coll = CollectionReport(name=name, in_source=in_source, in_target=in_target)
-            sink = _CollectingSink(coll)
-            try:
-                await merge_compare(source, target, sink)
-            except OrderDisagrees:
-                coll = CollectionReport(
-                    name=name, in_source=in_source, in_target=in_target, merge="hashed"
-                )
-                sink = _CollectingSink(coll)
-                await hashed_compare(source, target, sink)
-            src_ix, tgt_ix = await asyncio.gather(index_shapes(source), index_shapes(target))
-        coll.indexes_missing_in_target = sorted(i.describe() for i in src_ix - tgt_ix)
-        coll.indexes_extra_in_target = sorted(i.describe() for i in tgt_ix - src_ix)
-        differing[name] = sink.ids
-        return coll
-
-    names = sorted(set(src_names) | set(tgt_names))
-    report.collections = list(await asyncio.gather(*(one(n) for n in names)))
-    report.seconds = time.perf_counter() - started
+    report = await verify_databases(source_db, target_db, differing=differing)
     return report, differing
 
 

@@ -134,17 +134,27 @@ class DiffSink(Protocol):
 
 
 class ReportSink:
-    def __init__(self, report: CollectionReport) -> None:
+    """Counts and samples into the report; with `ids`, also every differing `_id` (cutover)."""
+
+    def __init__(self, report: CollectionReport, ids: list[Any] | None = None) -> None:
         self.report = report
+        self.ids = ids
 
     def missing(self, value: Any) -> None:
         self.report.missing_in_target.add(value)
+        self._keep(value)
 
     def extra(self, value: Any) -> None:
         self.report.extra_in_target.add(value)
+        self._keep(value)
 
     def different(self, value: Any) -> None:
         self.report.different.add(value)
+        self._keep(value)
+
+    def _keep(self, value: Any) -> None:
+        if self.ids is not None:
+            self.ids.append(value)
 
     def seen(self, source: int, target: int) -> None:
         self.report.source_count, self.report.target_count = source, target
@@ -312,19 +322,27 @@ async def hashed_compare(
 
 
 async def compare_collection(
-    source_db: RawDatabase, target_db: RawDatabase, name: str, *, in_source: bool, in_target: bool
+    source_db: RawDatabase,
+    target_db: RawDatabase,
+    name: str,
+    *,
+    in_source: bool,
+    in_target: bool,
+    ids: list[Any] | None = None,
 ) -> CollectionReport:
     source = source_db.get_collection(name, codec_options=RAW_CODEC)
     target = target_db.get_collection(name, codec_options=RAW_CODEC)
     # Counts are those of the scans themselves: one pass, and consistent with the comparison.
     report = CollectionReport(name=name, in_source=in_source, in_target=in_target)
     try:
-        await merge_compare(source, target, ReportSink(report))
+        await merge_compare(source, target, ReportSink(report, ids))
     except OrderDisagrees:
         report = CollectionReport(
             name=name, in_source=in_source, in_target=in_target, merge="hashed"
         )
-        await hashed_compare(source, target, ReportSink(report))
+        if ids is not None:
+            ids.clear()
+        await hashed_compare(source, target, ReportSink(report, ids))
     src_specs, tgt_specs = await asyncio.gather(index_specs(source), index_specs(target))
     src_ix, tgt_ix = _shapes(src_specs), _shapes(tgt_specs)
     report.indexes_missing_in_target = sorted(s.describe() for s in src_ix - tgt_ix)
@@ -341,7 +359,14 @@ def _shapes(specs: list[dict[str, Any]]) -> set[IndexShape]:
     return {index_shape(spec) for spec in specs if not is_id_index(spec)}
 
 
-async def verify_databases(source_db: RawDatabase, target_db: RawDatabase) -> VerifyReport:
+async def verify_databases(
+    source_db: RawDatabase,
+    target_db: RawDatabase,
+    *,
+    differing: dict[str, list[Any]] | None = None,
+) -> VerifyReport:
+    """Compare both databases; with `differing`, every `_id` that differs goes there too (per
+    collection), not only the report's sample."""
     report = VerifyReport(source_db=source_db.name, target_db=target_db.name)
     started = time.perf_counter()
     # Every kind: views by their definition, time-series by definition and documents.
@@ -366,6 +391,7 @@ async def verify_databases(source_db: RawDatabase, target_db: RawDatabase) -> Ve
                     name,
                     in_source=name in src_names,
                     in_target=name in tgt_names,
+                    ids=None if differing is None else differing.setdefault(name, []),
                 )
         item.kind = kind
         if src is not None and tgt is not None:
