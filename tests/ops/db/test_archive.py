@@ -256,7 +256,16 @@ async def test_restore_reads_a_stock_archive_with_interleaved_segments(
         json_options=json_util.CANONICAL_JSON_OPTIONS,
     )
     games_meta = '{"options":{},"indexes":[],"collectionName":"games","type":"collection"}'
-    data = stock_archive(fresh_name, {"games": (games, games_meta), "users": (users, users_meta)})
+    # mongodump --dumpDbUsersAndRoles adds the database's users: not a collection to create.
+    auth = [bson.encode({"_id": f"{fresh_name}.app", "user": "app", "db": fresh_name})]
+    data = stock_archive(
+        fresh_name,
+        {
+            "games": (games, games_meta),
+            "users": (users, users_meta),
+            "$admin.system.users": (auth, ""),
+        },
+    )
     result = await restore_from_archive(mongo_uri, io.BytesIO(data), source="stock")
     assert result.ok
     assert {c.namespace: c.inserted for c in result.collections} == {

@@ -272,7 +272,9 @@ async def restore_from_archive(
         )
     plan: dict[str, tuple[str, ArchivedNamespace]] = {}
     for ns in namespaces:
-        if ns.db == OPLOG_DB:
+        if ns.db == OPLOG_DB or ns.collection.startswith("$admin."):
+            # mongodump --dumpDbUsersAndRoles' users, roles and version are not collections to
+            # create (the demultiplexer reads and drops their documents).
             continue
         if ns.type == "timeseries":
             raise OpsError(
