@@ -277,6 +277,10 @@ async def test_restore_reads_a_stock_archive_with_interleaved_segments(
     shapes = {index_shape(ix) for ix in await (await db.users.list_indexes()).to_list()}
     assert any(s.unique and s.key == (("email", "1"),) for s in shapes)
 
+    # --oplog-replay on an archive without an oplog: refused, as mongorestore does.
+    with pytest.raises(OpsError, match="holds no oplog .* leave out --oplog-replay"):
+        await restore_from_archive(mongo_uri, io.BytesIO(data), source="s", oplog_replay=True)
+
     # Renamed on the way in, as with a directory dump.
     mapper = NamespaceMapper(ns_from=[f"{fresh_name}.*"], ns_to=[f"{fresh_name}x.*"])
     again = await restore_from_archive(mongo_uri, io.BytesIO(data), source="s", mapper=mapper)

@@ -164,6 +164,15 @@ async def test_a_dump_with_an_oplog_is_refused_without_replay_and_applied_with_i
     assert {d["_id"]: d async for d in db.games.find()} == _expected(ids)
 
 
+async def test_oplog_replay_without_an_oplog_is_refused(
+    mongo_uri: str, fresh_name: str, tmp_path: Path
+) -> None:
+    _write_dump_with_oplog(tmp_path / "dump", fresh_name, [])
+    (tmp_path / "dump" / OPLOG_FILE).unlink()
+    with pytest.raises(OpsError, match="holds no oplog.bson .* leave out --oplog-replay"):
+        await restore(mongo_uri, tmp_path / "dump", oplog_replay=True)
+
+
 async def test_an_unsupported_oplog_command_fails_loudly(
     mongo_uri: str, fresh_name: str, tmp_path: Path
 ) -> None:

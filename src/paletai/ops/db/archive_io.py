@@ -264,6 +264,11 @@ async def restore_from_archive(
     reader = ArchiveReader(stream, source)
     namespaces = await asyncio.to_thread(reader.read_prelude)
     oplogs = [ns for ns in namespaces if ns.db == OPLOG_DB]
+    if oplog_replay and not oplogs:
+        raise OpsError(
+            f"--oplog-replay: {source} holds no oplog (it was not taken with mongodump --oplog "
+            "or db backup --consistent): leave out --oplog-replay"
+        )
     if oplogs and not oplog_replay:
         raise OpsError(
             f"{source} holds an oplog ({', '.join(ns.collection for ns in oplogs)}, from "

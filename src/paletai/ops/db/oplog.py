@@ -223,6 +223,11 @@ def dump_change_file(dump_dir: Path, *, oplog_replay: bool) -> Path | None:
         if (dump_dir / f"{name}{gz}").is_file()
     ]
     if not found:
+        if oplog_replay:
+            raise OpsError(
+                f"--oplog-replay: {dump_dir} holds no oplog.bson (nor {CHANGES_FILE}); it was not "
+                "taken with mongodump --oplog or db backup --consistent: leave out --oplog-replay"
+            )
         return None
     if not oplog_replay:
         raise OpsError(
