@@ -55,6 +55,7 @@ SKIPPED_DATABASES = ("admin.", "config.", "local.")
 REREAD_CHUNK = 1000
 MAX_ROUNDS = 200
 POLL_SECONDS = 0.05
+AWAIT_MS = 20
 
 # Decoded documents keep their BSON types (Int64 stays Int64, binary subtypes, UUIDs).
 _DOC_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(
@@ -329,7 +330,9 @@ class ChangeRecorder:
         """Open every stream: their positions are now, before the dump reads anything."""
         self.started_at = dt.datetime.now(dt.UTC)
         for name in self.names:
-            self.streams[name] = await self.db[name].watch()
+            # A short await: an empty getMore is how a pass learns "nothing new", and MongoDB
+            # would otherwise hold each one for its default of a second.
+            self.streams[name] = await self.db[name].watch(max_await_time_ms=AWAIT_MS)
         self._poller = asyncio.create_task(self._poll())
 
     async def _poll(self) -> None:
