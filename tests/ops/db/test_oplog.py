@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -261,8 +262,10 @@ async def test_consistent_backup_under_a_writer_restores_to_one_instant(
         result = await backup_to_archive(src, buffer, consistent=True, after_dump=stop_writer)
     assert result.consistent is not None
     assert result.consistent.events > 0
-    # The stand-in gives no oplog timestamps: our own file (MongoDB's would be oplog.bson).
-    assert result.consistent.file == CHANGES_FILE
+    # The stand-in gives no oplog timestamps: our own file (MongoDB's would be oplog.bson);
+    # in an archive, the oplog namespace, its entries without `ts`.
+    expected = CHANGES_FILE if mode == "directory" else "the archive's oplog (no ts)"
+    assert result.consistent.file == expected
 
     target = with_db(second_uri, fresh_name)
     if mode == "directory":
@@ -284,3 +287,35 @@ async def test_consistent_backup_under_a_writer_restores_to_one_instant(
     assert await _snapshot(second_client, fresh_name) == snapshot
     report = await verify(src, target)  # the writer is stopped: the source is still there
     assert report.identical, report.as_dict()
+
+
+async def test_consistent_backup_and_replay_through_the_cli(
+    mongo_client: Client, mongo_uri: str, second_uri: str, fresh_name: str, tmp_path: Path
+) -> None:
+    """The commands as operators run them: the summary lines and the --json results."""
+    await mongo_client[fresh_name].games.insert_many([game_doc(i, size=50) for i in range(20)])
+    dump = tmp_path / "dump"
+    args = ["backup", "--uri", with_db(mongo_uri, fresh_name), "--out", str(dump)]
+    backed = await asyncio.to_thread(
+        runner.invoke, db_app, [*args, "--consistent", "--json", str(tmp_path / "b.json")]
+    )
+    assert backed.exit_code == 0, backed.output
+    assert "restore with --oplog-replay" in backed.output
+    backup_json = json.loads((tmp_path / "b.json").read_text())
+    # Nothing changed: no entries, so nothing needs a timestamp: an empty oplog.bson, which stock
+    # mongorestore --oplogReplay accepts as well.
+    assert backup_json["consistent"]["file"] == OPLOG_FILE
+    assert backup_json["consistent"]["entries"] == 0
+    assert (dump / OPLOG_FILE).read_bytes() == b""
+
+    restore_args = ["restore", "--uri", with_db(second_uri, fresh_name), "--dir", str(dump)]
+    restored = await asyncio.to_thread(
+        runner.invoke,
+        db_app,
+        [*restore_args, "--oplog-replay", "--json", str(tmp_path / "r.json")],
+    )
+    assert restored.exit_code == 0, restored.output
+    assert "oplog replayed: 0 entries applied" in restored.output
+    restore_json = json.loads((tmp_path / "r.json").read_text())
+    assert restore_json["oplog"]["source"].endswith(OPLOG_FILE)
+    assert sum(c["inserted"] for c in restore_json["collections"]) == 20

@@ -53,6 +53,7 @@ from paletai.ops.db.kinds import (
 )
 from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
 from paletai.ops.db.oplog import (
+    CHANGES_FILE,
     ChangeRecorder,
     OplogApplier,
     iter_entries,
@@ -151,7 +152,9 @@ async def backup_to_archive(
             for raw in capture.entries:
                 writer.write_documents(OPLOG_DB, OPLOG_COLLECTION, raw)
             writer.end_namespace(OPLOG_DB, OPLOG_COLLECTION)
-            result.consistent = capture.summary()
+            # In an archive the entries are always the "oplog" namespace, whatever the server.
+            where = "the archive's oplog" + (" (no ts)" if capture.file == CHANGES_FILE else "")
+            result.consistent = capture.summary().model_copy(update={"file": where})
         out.flush()
         result.seconds = time.perf_counter() - started
         return result
