@@ -4,6 +4,7 @@ and `db backup --consistent` under a live writer restoring to one instant."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import json
 from pathlib import Path
@@ -163,6 +164,28 @@ async def test_a_dump_with_an_oplog_is_refused_without_replay_and_applied_with_i
         await async_client.close()
     assert again.applied == len(entries) - 2
     assert {d["_id"]: d async for d in db.games.find()} == _expected(ids)
+
+
+async def test_a_gzip_oplog_keeps_mongodumps_name(
+    mongo_client: Client, mongo_uri: str, fresh_name: str, tmp_path: Path
+) -> None:
+    """`mongodump --gzip --oplog` writes gzip content under the plain name `oplog.bson` (the
+    only name stock mongorestore looks for): read so, and written so by --consistent --gzip."""
+    ids = [ObjectId() for _ in range(3)]
+    _write_dump_with_oplog(tmp_path / "dump", fresh_name, _oplog(f"{fresh_name}.games", ids))
+    oplog = tmp_path / "dump" / OPLOG_FILE
+    oplog.write_bytes(gzip.compress(oplog.read_bytes()))
+    result = await restore(mongo_uri, tmp_path / "dump", oplog_replay=True)
+    assert result.oplog is not None
+    assert {d["_id"]: d async for d in mongo_client[fresh_name].games.find()} == _expected(ids)
+
+    backed = await backup(
+        with_db(mongo_uri, fresh_name), tmp_path / "ours", compress=True, consistent=True
+    )
+    assert backed.consistent is not None
+    written = tmp_path / "ours" / backed.consistent.file
+    assert not written.name.endswith(".gz")
+    assert written.read_bytes()[:2] == b"\x1f\x8b"
 
 
 async def test_oplog_replay_without_an_oplog_is_refused(

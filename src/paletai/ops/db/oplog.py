@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gzip
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import bson
 from bson import CodecOptions, Timestamp
@@ -43,7 +44,7 @@ from paletai.ops.db.common import (
     id_bytes,
     leading_id,
 )
-from paletai.ops.db.dumpfmt import open_write
+from paletai.ops.db.dumpfmt import iter_raw_documents
 from paletai.ops.db.sync import event_ids
 from paletai.ops.errors import OpsError
 from paletai.ops.results import ConsistentCapture
@@ -303,11 +304,23 @@ class ChangeCapture:
 
 
 def write_change_file(out_dir: Path, capture: ChangeCapture, *, compress: bool) -> Path:
-    """The capture's entries at the dump's root, where mongorestore looks for oplog.bson."""
+    """The capture's entries at the dump's root, where mongorestore looks for oplog.bson.
+
+    With `compress` the content is gzip but the name stays `oplog.bson`, as `mongodump --gzip
+    --oplog` writes it: stock mongorestore looks for that exact name (then `--gzip` reads it)."""
     path = out_dir / capture.file
-    with open_write(path, compress=compress) as out:
-        out.write(b"".join(capture.entries))
-    return path.with_name(path.name + ".gz") if compress else path
+    data = b"".join(capture.entries)
+    path.write_bytes(gzip.compress(data, compresslevel=6) if compress else data)
+    return path
+
+
+def read_change_entries(path: Path) -> Iterator[RawBSONDocument]:
+    """The entries of a dump's oplog file: plain, or gzip whatever its name (mongodump --gzip
+    keeps the name `oplog.bson`)."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if compressed else path.open("rb") as stream:
+        yield from iter_raw_documents(cast(IO[bytes], stream), str(path))
 
 
 class ChangeRecorder:

@@ -37,7 +37,13 @@ from paletai.ops.db.kinds import (
     ensure_collection,
 )
 from paletai.ops.db.namespaces import NamespaceMapper, split_namespace
-from paletai.ops.db.oplog import OplogApplier, OplogReplay, dump_change_file, replay
+from paletai.ops.db.oplog import (
+    OplogApplier,
+    OplogReplay,
+    dump_change_file,
+    read_change_entries,
+    replay,
+)
 from paletai.ops.db.parallel import DEFAULT_PARALLEL, check_parallel, each_collection
 from paletai.ops.db.users import count_dumped, require_users, restore_users
 from paletai.ops.errors import OpsError
@@ -341,7 +347,7 @@ async def restore(
             result.users, result.roles = restored.users, restored.roles
         result.seconds = time.perf_counter() - started
         if change_file is not None:
-            entries = read_raw_documents(change_file)
+            entries = read_change_entries(change_file)
             result.oplog = await replay(OplogApplier(client, mapper.map), entries, str(change_file))
         return result
     finally:
