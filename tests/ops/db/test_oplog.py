@@ -92,10 +92,11 @@ def _oplog(ns: str, ids: list[ObjectId]) -> list[dict[str, Any]]:
         {"op": "d", "ns": ns, "o": {"_id": b}},
         {"op": "i", "ns": "admin.system.users", "o": {"_id": "admin.x", "user": "x"}},
         {"op": "c", "ns": f"{db}.$cmd", "o": {"create": "made"}},
-        {
+        {  # a transaction's commit: applyOps on admin.$cmd, its entries in our database
             "op": "c",
-            "ns": f"{db}.$cmd",
+            "ns": "admin.$cmd",
             "o": {"applyOps": [{"op": "i", "ns": f"{db}.made", "o": {"_id": "m1", "v": 1}}]},
+            "txnNumber": 1,
         },
         {
             "op": "c",

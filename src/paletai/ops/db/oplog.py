@@ -132,7 +132,13 @@ class OplogApplier:
         """Apply one entry; False when it is skipped (a no-op or an excluded namespace)."""
         op = str(entry.get("op", ""))
         ns = str(entry.get("ns", ""))
-        if op == "n" or ns.startswith(SKIPPED_DATABASES):
+        if op == "n":
+            return False
+        # A transaction's commit is an applyOps on admin.$cmd: its entries name their own
+        # namespaces, so it is unwrapped before the admin/config/local data is skipped.
+        if op == "c" and "applyOps" in entry["o"]:
+            return await self._command(ns, entry["o"])
+        if ns.startswith(SKIPPED_DATABASES):
             return False
         if op == "c":
             return await self._command(ns, entry["o"])
