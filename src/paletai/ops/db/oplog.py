@@ -53,6 +53,10 @@ OPLOG_FILE = "oplog.bson"  # stock mongodump --oplog's name, at the dump's root
 CHANGES_FILE = "paletai-changes.bson"  # ours, when the server gives no oplog timestamps
 CHANGE_FILES = (OPLOG_FILE, CHANGES_FILE)
 SKIPPED_DATABASES = ("admin.", "config.", "local.")
+REPLAYED_COMMANDS = frozenset(
+    {"create", "drop", "createIndexes", "commitIndexBuild"}
+    | {"dropIndexes", "deleteIndexes", "dropIndex", "deleteIndex"}
+)
 REREAD_CHUNK = 1000
 MAX_ROUNDS = 200
 POLL_SECONDS = 0.05
@@ -183,6 +187,11 @@ class OplogApplier:
             return applied
         if name in {"startIndexBuild", "abortIndexBuild", "dbCheck", "setMultikeyMetadata"}:
             return False
+        if name not in REPLAYED_COMMANDS:
+            raise OpsError(
+                f"the oplog holds a {name!r} command on {db}, which paletai does not replay; "
+                "restore this dump with stock mongorestore --oplogReplay"
+            )
         coll_name = str(command.get(name, ""))
         target = self.map_namespace(f"{db}.{coll_name}")
         if target is None:
@@ -205,14 +214,9 @@ class OplogApplier:
             await create_indexes(coll, [spec])
         elif name == "commitIndexBuild":
             await create_indexes(coll, [dict(ix) for ix in command.get("indexes", [])])
-        elif name in {"dropIndexes", "deleteIndexes", "dropIndex", "deleteIndex"}:
+        else:  # dropIndexes and its older names
             with contextlib.suppress(OperationFailure):  # already gone: replayed twice
                 await coll.drop_index(command["index"])
-        else:
-            raise OpsError(
-                f"the oplog holds a {name!r} command on {db}, which paletai does not replay; "
-                "restore this dump with stock mongorestore --oplogReplay"
-            )
         return True
 
 
