@@ -206,6 +206,7 @@ async def bench_cutover(src_uri: str, dst_uri: str, per_s: float, tmp: Path) -> 
         with_db(dst_uri, DB),
         CommandSwitch(f"touch {flag}"),
         options=SyncOptions(),
+        catch_up_timeout=7200,  # a resumed sync compares 1,000,000 documents first
     )
     total = time.perf_counter() - started
     stop_writer.set()
