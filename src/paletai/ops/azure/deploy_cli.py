@@ -28,6 +28,7 @@ from rich.table import Table
 
 from paletai.ops.azure import deploy as ops
 from paletai.ops.azure.az import AzCli, DeployError
+from paletai.ops.azure.decommission_cli import register as register_decommission
 from paletai.ops.azure.domain import DomainRefused, DomainRequest, add_domain, default_host_name
 from paletai.ops.azure.verify import (
     Verifier,
@@ -382,3 +383,7 @@ def domain_add(
         asyncio.run(run_dns(options, report))
     report.seconds = time.perf_counter() - started
     finish_checks(report, json_out)
+
+
+# Phase 7: `deploy decommission` (ops/azure/decommission.py).
+register_decommission(deploy_app)
