@@ -129,6 +129,7 @@ def test_verify_and_domain_fill_phase_1_phase_5_and_post_migration(
         "Post-Migration: Cost Management",
         "Post-Migration: Monitoring & Alerts",
         "Post-Migration: Security Hardening",
+        "Post-Migration: Backup Strategy",
     ]
     assert titles.index(post[-1]) < titles.index("Success Criteria")
     assert "Phase 1 (infrastructure)" not in markdown

@@ -27,9 +27,12 @@ from paletai.ops.results import (
     AnyResult,
     CheckRecord,
     CheckResult,
+    DbBackupResult,
     DbCutoverResult,
+    DbRestoreResult,
     DbSyncResult,
     DbVerifyResult,
+    DeployDecommissionResult,
     DeployDomainResult,
     DeployVerifyResult,
     MigrateCheckResult,
@@ -41,6 +44,7 @@ from paletai.ops.results import (
     MigratePreflightResult,
     OpsResult,
     RehearseResult,
+    RestoreTestFigures,
     SettingsDiffResult,
     SettingsExportResult,
     StorageCopyResult,
@@ -117,17 +121,23 @@ class Results:
     files: dict[str, str] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
     latest: dict[type[OpsResult], OpsResult] = field(default_factory=dict)
+    every: dict[type[OpsResult], list[OpsResult]] = field(default_factory=dict)
 
     def of(self, model: type[R]) -> R | None:
         """The newest result of this model found in the directory (any command's), or None."""
         found = self.latest.get(model)
         return found if isinstance(found, model) else None
 
+    def all_of(self, model: type[R]) -> list[R]:
+        """Every result of this model in the directory, oldest first."""
+        return [found for found in self.every.get(model, []) if isinstance(found, model)]
+
     def take(self, result: AnyResult, file_name: str) -> None:
         """Keep `result` (read after the older files) where the report looks for its kind."""
         if result.command not in KIND_OF_COMMAND:
-            # Newer sections read their results through `of(Model)`.
+            # Newer sections read their results through `of(Model)` (or `all_of`).
             self.latest[type(result)] = result
+            self.every.setdefault(type(result), []).append(result)
             self.files[result.command] = file_name
             return
         match result:
@@ -339,7 +349,7 @@ def _ai_keys_item(data: MigratePreflightResult | None) -> Item:
 def _database_preparation_section(r: Results) -> Section:
     """Pre-Migration "Database Preparation" (the backup items come from `db backup`)."""
     data = r.of(MigratePreflightResult)
-    section = Section("Pre-Migration: Database Preparation")
+    section = Section("Pre-Migration: Database Preparation", _backup_prep_items(r))
     text = "Tested MongoDB connectivity from new Azure region"
     mongodb = _checks(data).get(names.PREFLIGHT_MONGODB)
     if data is None:
@@ -1073,6 +1083,205 @@ def _downtime_item(cutover: DbCutoverResult | None, traffic: TrafficFigures | No
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Backups (`db backup [--to-blob]`) and Phase 7 (`deploy decommission`)
+
+BACKUP_WORKFLOW = Path(".github/workflows/backup.yml")
+RESTORE_DOCS = Path("docs/db-operations.md")
+RESTORE_DOCS_SECTION = "## Restoring a backup from Blob Storage"
+
+
+def _repository_file(relative: Path) -> Path | None:
+    """`relative` in the repository the report runs in (cwd or above), or beside this code."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[4]):
+        if (folder / relative).is_file():
+            return folder / relative
+    return None
+
+
+def _backup_evidence(data: DbBackupResult) -> str:
+    where = (
+        f"blob {data.blob.name}/ (finished {data.blob.finished_at})"
+        if data.blob
+        else (f"`{data.directory}`")
+    )
+    return (
+        f"{data.database}: {len(data.collections)} collections, {_n(data.documents)} documents, "
+        f"{data.bytes / 1e6:.1f} MB -> {where}"
+    )
+
+
+def _backup_prep_items(r: Results) -> list[Item]:
+    """Pre-Migration "Database Preparation": the backup and its tested restore."""
+    data = r.of(DbBackupResult)
+    created = "Full MongoDB backup created"
+    if data is None:
+        items = [Item(created, "none", "no `db backup` result")]
+    elif data.dry_run:
+        items = [Item(created, "none", "`db backup --dry-run` only: nothing was written")]
+    else:
+        items = [Item(created, "pass", _backup_evidence(data))]
+    tested = "Backup verified (can restore to test instance)"
+    restore = r.of(DbRestoreResult)
+    if data is not None and data.test_restore is not None:
+        items.append(_test_restore_item(tested, data.test_restore))
+    elif restore is not None and not restore.dry_run:
+        inserted = sum(c.inserted for c in restore.collections)
+        source = f" of blob backup {restore.from_blob}" if restore.from_blob else ""
+        items.append(
+            _bool_item(
+                tested,
+                restore.ok,
+                f"`db restore`{source}: {_n(inserted)} documents into "
+                f"{len(restore.collections)} collections, "
+                f"{sum(c.errors for c in restore.collections)} errors",
+            )
+        )
+    else:
+        items.append(
+            Item(
+                tested,
+                "none",
+                "no test restore: `db backup --to-blob ... --test-restore URI` (or `db restore`)",
+            )
+        )
+    return items
+
+
+def _test_restore_item(text: str, trial: RestoreTestFigures) -> Item:
+    differ = (
+        "identical to the source"
+        if trial.verify_identical
+        else f"{_n(trial.documents_differing)} documents differ from the source now"
+    )
+    return _bool_item(
+        text,
+        trial.ok,
+        f"{_n(trial.restored_documents)} documents restored into scratch database "
+        f"{trial.database} on {trial.host}; sha256 and counts matched the manifest: "
+        f"{'yes' if trial.matched_manifest else 'no'}; verify: {differ}; scratch "
+        f"{'dropped' if trial.dropped else 'NOT dropped'}"
+        + (f"; {trial.problem}" if trial.problem else ""),
+    )
+
+
+def _backup_strategy_section(r: Results) -> Section:
+    section = Section("Post-Migration: Backup Strategy")
+    data = r.of(DbBackupResult)
+    blob = data if data is not None and data.blob is not None else None
+    workflow = _repository_file(BACKUP_WORKFLOW)
+    text = "Set up automated MongoDB backups"
+    if workflow is None:
+        section.items.append(Item(text, "none", f"no `{BACKUP_WORKFLOW}` in this repository"))
+    elif blob is None or blob.blob is None:
+        section.items.append(
+            Item(text, "none", f"`{BACKUP_WORKFLOW}` is there; no `db backup --to-blob` result")
+        )
+    else:
+        cron = re.search(r"cron:\s*\"([^\"]+)\"", workflow.read_text(encoding="utf-8"))
+        when = f" (cron `{cron.group(1)}`)" if cron else ""
+        section.items.append(
+            Item(
+                text,
+                "pass",
+                f"`{BACKUP_WORKFLOW}` runs `db backup --to-blob`{when}; last: "
+                f"{blob.blob.name} in container {blob.blob.container} "
+                f"(finished {blob.blob.finished_at})",
+            )
+        )
+    text = "Documented restore procedure"
+    docs = _repository_file(RESTORE_DOCS)
+    if docs is not None and RESTORE_DOCS_SECTION in docs.read_text(encoding="utf-8"):
+        where = f'`{RESTORE_DOCS}`, section "{RESTORE_DOCS_SECTION.lstrip("# ")}"'
+        if data is None:
+            # The page alone proves nothing about this migration's backups.
+            section.items.append(Item(text, "none", f"{where}; no `db backup` result"))
+        else:
+            section.items.append(Item(text, "pass", where))
+    else:
+        section.items.append(
+            _manual(text, f"`{RESTORE_DOCS}` is not beside the results (the report ran elsewhere)")
+        )
+    text = "Tested backup restoration"
+    if blob is not None and blob.test_restore is not None:
+        section.items.append(_test_restore_item(text, blob.test_restore))
+    else:
+        section.items.append(Item(text, "none", "no `db backup --to-blob --test-restore` result"))
+    text = "Configured retention policy"
+    if blob is not None and blob.retention is not None:
+        kept = blob.retention
+        gone = len(kept.deleted) + len(kept.deleted_incomplete)
+        section.items.append(
+            Item(
+                text,
+                "pass",
+                f"newest backup per day for {kept.keep_daily} days and per ISO week for "
+                f"{kept.keep_weekly} weeks: {len(kept.kept)} kept, {gone} deleted at the last run",
+            )
+        )
+    else:
+        section.items.append(
+            Item(text, "none", "no `db backup --to-blob --keep-daily/--keep-weekly` result")
+        )
+    return section
+
+
+def _decommission_item(
+    text: str, stage: str, results: list[DeployDecommissionResult], *, backup: bool = False
+) -> Item:
+    done = [d for d in results if d.stage == stage and d.done]
+    if done:
+        last = done[-1]
+        forced = ", forced before the checklist's wait" if last.forced else ""
+        if backup:
+            return Item(
+                text,
+                "pass" if last.backup else "none",
+                f"{last.backup} (finished {last.backup_finished_at}), checked before "
+                f"`az group delete` on {last.at}"
+                if last.backup
+                else "no backup recorded",
+            )
+        return Item(
+            text,
+            "pass",
+            f"`{last.az_lines[-1] if last.az_lines else stage}` on {last.at}, "
+            f"{last.days_since_cutover:.1f} days after the cutover{forced}",
+        )
+    tried = [d for d in results if d.stage == stage]
+    if tried:
+        last = tried[-1]
+        why = "dry run only" if last.dry_run and not last.refused else f"refused: {last.refused}"
+        return Item(text, "none", f"`deploy decommission --stage {stage}` on {last.at}: {why}")
+    return Item(text, "none", f"no `deploy decommission --stage {stage}` result")
+
+
+def _decommission_section(r: Results) -> Section:
+    results = r.all_of(DeployDecommissionResult)
+    people = "judged by people over the 24-48 hours on the new side"
+    return Section(
+        "Phase 7: Old Environment Decommission",
+        [
+            _manual("Confirmed new environment is stable", people),
+            _manual("No critical issues reported", people),
+            _manual("Metrics look normal", f"{people} (Application Insights)"),
+            _manual("Users are happy", people),
+            _decommission_item("Stopped old app service", "stop", results),
+            _manual("No complaints received", people),
+            _manual(
+                "Exported any remaining logs/data from old environment",
+                "what is worth keeping is a person's call",
+            ),
+            _decommission_item("Deleted old app service", "delete-app", results),
+            _decommission_item(
+                "Final backup of old environment", "delete-group", results, backup=True
+            ),
+            _decommission_item("Deleted old resource group", "delete-group", results),
+        ],
+    )
+
+
 SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
     _preflight_section,
     _settings_section,
@@ -1087,11 +1296,13 @@ SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
     _monitoring_section,
     _load_section,
     _traffic_section,
+    _decommission_section,
     _documentation_section,
     _optimization_section,
     _cost_section,
     _alerts_section,
     _security_section,
+    _backup_strategy_section,
     _success_section,
 )
 
@@ -1150,8 +1361,7 @@ class Report:
             lines += [item.line() for item in section.items]
         lines += [
             "",
-            "Not covered by these results: Phase 2 (application deployment) and Phase 7 "
-            "(decommission); tick them by hand.",
+            "Not covered by these results: Phase 2 (application deployment); tick it by hand.",
             "",
         ]
         return mask_secrets("\n".join(lines))
