@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from paletai.ops.checks import names
 from paletai.ops.report.checklist import Item, Report, build_report
 from paletai.ops.results import (
     BlobBackupFigures,
+    CheckRecord,
     DbBackupResult,
     DbRestoreResult,
     DeployDecommissionResult,
     DumpedCollection,
+    MigrateInsightsResult,
     OpsResult,
     RestoreTestFigures,
     RetentionFigures,
@@ -83,6 +86,7 @@ def decommission(stage: str, *, done: bool, **extra: object) -> DeployDecommissi
 
 
 def _report(tmp_path: Path, files: dict[str, OpsResult]) -> Report:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     return build_report(write(tmp_path, files))
 
 
@@ -198,3 +202,42 @@ def test_phase_7_from_every_decommission_result(tmp_path: Path) -> None:
     assert final.status == "pass"
     assert FOLDER in final.evidence
     assert "Phase 7 (decommission)" not in report.markdown()
+
+
+def _insights(minutes: int, *, errors_ok: bool = True) -> MigrateInsightsResult:
+    checks = [
+        CheckRecord(name=names.INSIGHTS_REQUESTS, ok=True, seconds=0.4, detail="52,113 requests"),
+        CheckRecord(
+            name=names.INSIGHTS_NO_ERRORS,
+            ok=errors_ok,
+            seconds=0.3,
+            detail="0 failed, 0 exceptions" if errors_ok else "41 5xx, 12 exceptions",
+        ),
+        CheckRecord(
+            name=names.INSIGHTS_RESPONSE_TIME + "2 s", ok=True, seconds=0.3, detail="p95 310 ms"
+        ),
+    ]
+    return MigrateInsightsResult(
+        target="paletai-new",
+        ok=errors_ok,
+        started_at="2024-06-02T15:00:00Z",
+        checks=checks,
+        app="paletai-new",
+        resource_group="rg-paletai-prod",
+        minutes=minutes,
+    )
+
+
+def test_stability_from_a_days_insights_and_not_from_a_short_window(tmp_path: Path) -> None:
+    phase7 = "Phase 7: Old Environment Decommission"
+    report = _report(tmp_path / "day", {"insights.json": _insights(1440)})
+    assert _item(report, phase7, "Confirmed new environment is stable").status == "pass"
+    metrics = _item(report, phase7, "Metrics look normal")
+    assert metrics.status == "pass"
+    assert "0 failed, 0 exceptions" in metrics.evidence
+    report = _report(tmp_path / "bad", {"insights.json": _insights(1440, errors_ok=False)})
+    assert _item(report, phase7, "Metrics look normal").status == "fail"
+    report = _report(tmp_path / "short", {"insights.json": _insights(30)})
+    stable = _item(report, phase7, "Confirmed new environment is stable")
+    assert stable.status == "manual"
+    assert "covered 30 minutes" in stable.evidence

@@ -1257,15 +1257,43 @@ def _decommission_item(
     return Item(text, "none", f"no `deploy decommission --stage {stage}` result")
 
 
+STABLE_MINUTES = 24 * 60
+
+
+def _stability_item(text: str, r: Results, *check_names: str) -> Item:
+    """From a `migrate insights` result over a whole day (the checklist's 24-48 h), else manual."""
+    insights = r.of(MigrateInsightsResult)
+    if insights is None:
+        return _manual(
+            text,
+            "judged over 24-48 hours on the new side; no `migrate insights` result "
+            f"(`migrate insights --minutes {STABLE_MINUTES}` a day after the cutover measures it)",
+        )
+    if insights.minutes < STABLE_MINUTES:
+        return _manual(
+            text,
+            f"judged over 24-48 hours; `migrate insights` covered {insights.minutes} minutes "
+            f"(run it with --minutes {STABLE_MINUTES} a day after the cutover)",
+        )
+    return _from_check(text, insights, "migrate insights", *check_names, prefix=True)
+
+
 def _decommission_section(r: Results) -> Section:
     results = r.all_of(DeployDecommissionResult)
     people = "judged by people over the 24-48 hours on the new side"
     return Section(
         "Phase 7: Old Environment Decommission",
         [
-            _manual("Confirmed new environment is stable", people),
+            _stability_item(
+                "Confirmed new environment is stable",
+                r,
+                names.INSIGHTS_REQUESTS,
+                names.INSIGHTS_NO_ERRORS,
+            ),
             _manual("No critical issues reported", people),
-            _manual("Metrics look normal", f"{people} (Application Insights)"),
+            _stability_item(
+                "Metrics look normal", r, names.INSIGHTS_NO_ERRORS, names.INSIGHTS_RESPONSE_TIME
+            ),
             _manual("Users are happy", people),
             _decommission_item("Stopped old app service", "stop", results),
             _manual("No complaints received", people),
