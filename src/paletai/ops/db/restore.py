@@ -327,7 +327,7 @@ async def restore(
 
         # Collections at once overlap one another's reading and inserting: one batch in flight
         # each (mongorestore's one insertion worker per collection), so N collections keep N
-        # batches at the server rather than 2N (measured: bench/bench_dbparallel.py).
+        # batches at the server rather than 2N.
         in_flight = IN_FLIGHT_BATCHES if parallel == 1 else 1
 
         async def restore_one(index: int) -> CollectionRestoreResult:
