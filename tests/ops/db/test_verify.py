@@ -12,12 +12,13 @@ import bson
 import pytest
 from bson import Int64, ObjectId
 from bson.raw_bson import RawBSONDocument
+from pymongo.errors import ServerSelectionTimeoutError
 from typer.testing import CliRunner
 
 from paletai.db.client import Client
 from paletai.ops.db.cli import db_app
 from paletai.ops.db.common import RAW_CODEC
-from paletai.ops.db.verify import _raw_batches, leading_id, verify
+from paletai.ops.db.verify import _raw_batches, leading_id, merge_compare, verify
 from tests.ops.conftest import game_doc, with_db
 
 runner = CliRunner()
@@ -216,3 +217,38 @@ async def test_a_comparison_stopped_midway_ends(mongo_client: Client, fresh_name
     closing = asyncio.create_task(batches.aclose())
     done, _ = await asyncio.wait({closing}, timeout=30)
     assert done == {closing}, "the stopped scan did not end"
+
+
+class _Batches:
+    """A raw-batch cursor stand-in: one slow batch, or a server that times out."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    def sort(self, *args: object) -> _Batches:
+        return self
+
+    def __aiter__(self) -> _Batches:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.fail:
+            raise ServerSelectionTimeoutError("127.0.0.1:1: timed out")
+        await asyncio.sleep(0.2)
+        raise StopAsyncIteration
+
+
+class _Side:
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    def find_raw_batches(self, *args: object, **kwargs: object) -> _Batches:
+        return _Batches(self.fail)
+
+
+async def test_a_side_that_fails_while_the_other_loads_raises_its_own_error() -> None:
+    """A server timing out on one side while the other side's first batch is still on its way:
+    the timeout is what the caller sees (a sync retries it), not an error about closing."""
+    sink = type("Sink", (), {"seen": lambda *a: None})()
+    with pytest.raises(ServerSelectionTimeoutError):
+        await merge_compare(_Side(False), _Side(True), sink)  # type: ignore[arg-type]

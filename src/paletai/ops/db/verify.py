@@ -269,7 +269,13 @@ async def merge_compare(
     src = _SortedSide(source, ids_only=ids_only)
     tgt = _SortedSide(target, ids_only=ids_only)
     try:
-        await asyncio.gather(src.load(), tgt.load())
+        # Both loads end before anything else happens: a side closed while its own load still
+        # runs would fail ("aclose(): asynchronous generator is already running") and hide the
+        # error of the other (a server timing out), and leave its read-ahead task behind.
+        loaded = await asyncio.gather(src.load(), tgt.load(), return_exceptions=True)
+        for outcome in loaded:
+            if isinstance(outcome, BaseException):
+                raise outcome
         while not (src.exhausted and tgt.exhausted):
             if not src.exhausted and src.pos == 0 and tgt.pos == 0 and src.data == tgt.data:
                 await src.skip_batch()
