@@ -29,9 +29,10 @@ from paletai.ops.cli import JsonOut, console, fail, finish_checks
 
 migrate_app = typer.Typer(
     help=(
-        "Verify a migrated PaletAI: Pre-Migration (preflight), Phase 4 (check), Phase 5 (dns) "
-        "and Phase 6 (load) of the migration checklist. Each exits 0 only when every check "
-        "passed; --json FILE writes the result for the migration report."
+        "The migration checklist as checks: Pre-Migration (preflight, inventory), Phase 4 "
+        "(check), Phase 5 (dns), Phase 6 (load, insights, logs), then the report; rehearse runs "
+        "it all on this machine. Each check exits 0 only when every line passed; --json FILE "
+        "writes the result for the migration report."
     ),
     no_args_is_help=True,
     add_completion=False,
