@@ -125,6 +125,22 @@ def test_backup_strategy_and_preparation_from_a_blob_backup(tmp_path: Path) -> N
     assert _item(report, prep, "Backup verified (can restore to test instance)").status == "pass"
 
 
+def test_a_dry_run_or_partial_backup_is_not_a_full_backup(tmp_path: Path) -> None:
+    prep = "Pre-Migration: Database Preparation"
+    text = "Full MongoDB backup created"
+    dry = blob_backup().model_copy(update={"dry_run": True, "blob": None, "test_restore": None})
+    item = _item(_report(tmp_path / "dry", {"db-backup.json": dry}), prep, text)
+    assert item.status == "none"
+    assert item.evidence == "`db backup --dry-run` only: nothing was written"
+    part = blob_backup().model_copy(update={"collection": "games", "query": '{"likes": 1}'})
+    item = _item(_report(tmp_path / "part", {"db-backup.json": part}), prep, text)
+    assert item.status == "none"
+    assert 'partial (--collection games, --query {"likes": 1})' in item.evidence
+    excluded = blob_backup().model_copy(update={"ns_exclude": ["paletai.likes"]})
+    item = _item(_report(tmp_path / "ex", {"db-backup.json": excluded}), prep, text)
+    assert "--ns-exclude paletai.likes" in item.evidence
+
+
 def test_a_failed_test_restore_fails_both_items(tmp_path: Path) -> None:
     report = _report(tmp_path, {"db-backup.json": blob_backup(trial_ok=False)})
     tested = _item(report, "Post-Migration: Backup Strategy", "Tested backup restoration")

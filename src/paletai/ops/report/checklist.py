@@ -1120,6 +1120,8 @@ def _backup_prep_items(r: Results) -> list[Item]:
         items = [Item(created, "none", "no `db backup` result")]
     elif data.dry_run:
         items = [Item(created, "none", "`db backup --dry-run` only: nothing was written")]
+    elif part := _partial_backup(data):
+        items = [Item(created, "none", f"the last `db backup` was partial ({part}): not full")]
     else:
         items = [Item(created, "pass", _backup_evidence(data))]
     tested = "Backup verified (can restore to test instance)"
@@ -1147,6 +1149,18 @@ def _backup_prep_items(r: Results) -> list[Item]:
             )
         )
     return items
+
+
+def _partial_backup(data: DbBackupResult) -> str:
+    """What made a backup hold less than the whole database ("" for a full one)."""
+    parts = []
+    if data.collection:
+        parts.append(f"--collection {data.collection}")
+    if data.ns_exclude:
+        parts.append("--ns-exclude " + " ".join(data.ns_exclude))
+    if data.query:
+        parts.append(f"--query {data.query}")
+    return ", ".join(parts)
 
 
 def _test_restore_item(text: str, trial: RestoreTestFigures) -> Item:
