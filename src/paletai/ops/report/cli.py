@@ -29,12 +29,14 @@ def report_command(
 ) -> None:
     """The migration checklist, filled in with what was measured.
 
-    Reads every `*.json` in DIR written with `--json` by `settings diff`, `db sync`,
-    `db cutover`, `db verify`, `storage copy`, `migrate check`, `migrate dns`, `migrate load`
-    (and `migrate rehearse`), each read by its `command` field (a file that is not such a result
-    is listed as unreadable, never guessed); missing ones leave their items "not measured".
-    Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, each with the
-    measured evidence; secrets are masked. Exit 0 when nothing failed, 1 otherwise. Example:
+    Reads every `*.json` in DIR written with `--json` by the other commands (`migrate
+    preflight`, `inventory`, `check`, `dns`, `load`, `insights`, `logs`, `rehearse`; `settings
+    export|diff`; `deploy verify`, `domain add`, `decommission`; `db backup`, `restore`,
+    `verify`, `sync`, `cutover`; `storage copy`), each read by its `command` field (a file that is
+    not such a result is listed as unreadable, never guessed); missing ones leave their items "not
+    measured". Writes Markdown phase by phase: [x] passed, [!] failed, [ ] not measured, [-] not
+    measurable from here (with why), each with the measured evidence; secrets are masked. Exit 0
+    when nothing failed, 1 otherwise. Example:
 
         paletai migrate report --dir ./migration-day --out migration-report.md
     """
