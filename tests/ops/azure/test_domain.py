@@ -125,6 +125,7 @@ def test_hostname_then_certificate_then_binding_then_the_dns_check(
         names.DOMAIN_BINDING,
         names.DNS_RESOLVE,
         names.DNS_POINTS_AT_TARGET,
+        names.DNS_TTL,
         names.HTTP_ANSWERS_ON_HOST,
     ]
     assert all(c["ok"] for c in report["checks"])

@@ -62,6 +62,8 @@ def test_localhost_points_at_127_0_0_1_and_the_app_answers(
     assert "version 0.1.0" in report["checks"][2]["detail"]
     assert "no CNAME to it: compared addresses" in output
     assert report["cname_chain"] == ["localhost"]
+    assert "ttl" not in report
+    assert report["note"] == "no TTL read for localhost: its resolver gave no CNAME or A record"
 
 
 def test_a_host_that_points_elsewhere_fails(tmp_path: Path) -> None:
@@ -137,6 +139,34 @@ def test_the_cname_chain_is_read_from_the_nameserver_given(
     assert report["checks"][1]["detail"] == ("CNAME api.paletai.test -> new-app.azurewebsites.net")
     assert report["cname_chain"] == ["api.paletai.test", "new-app.azurewebsites.net"]
     assert dns_server.asked[0] == ("api.paletai.test", "CNAME")
+    assert report["ttl"] == 300
+    assert report["checks"][2]["name"] == "dns: TTL lowered"
+    assert report["checks"][2]["ok"]
+
+
+def test_a_ttl_above_the_lowered_one_fails_and_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dns_server: LocalDns
+) -> None:
+    dns_server.records["api.paletai.test"] = "new-app.azurewebsites.net."
+    dns_server.ttls["api.paletai.test"] = 3600
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        migrate_dns.socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1", *a, **k)
+    )
+    args = ["api.paletai.test", "--expect", "new-app.azurewebsites.net"]
+    args += ["--resolver", dns_server.address, "--insecure-http", "--port", "9"]
+    code, output, report = run_dns(tmp_path, *args)
+    assert code == 1
+    ttl = next(c for c in report["checks"] if c["name"] == "dns: TTL lowered")
+    assert not ttl["ok"]
+    assert (
+        "TTL 3600 s at this resolver, above 300 s: lower the record's TTL to 300" in ttl["detail"]
+    )
+    assert report["ttl"] == 3600
+    # --max-ttl moves the bar (a zone that keeps 3600 on purpose).
+    code, _, report = run_dns(tmp_path, *args, "--max-ttl", "3600")
+    ttl = next(c for c in report["checks"] if c["name"] == "dns: TTL lowered")
+    assert ttl["ok"]
 
 
 @pytest.mark.parametrize("resolver", ["dns.example.net", "127.0.0.1:99999", "[::1"])

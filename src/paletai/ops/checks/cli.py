@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from paletai.ops.checks.api import normalise_base_url
-from paletai.ops.checks.dns import DnsOptions, resolver_problem, run_dns
+from paletai.ops.checks.dns import LOWERED_TTL_SECONDS, DnsOptions, resolver_problem, run_dns
 from paletai.ops.checks.load import AVERAGE_LIMIT_SECONDS, LoadOptions, run_load
 from paletai.ops.checks.phase4 import (
     DEFAULT_PROMPT,
@@ -208,12 +208,20 @@ def dns(
         str | None,
         typer.Option(help="The version /health must report (tells the new app from the old)."),
     ] = None,
+    max_ttl: Annotated[
+        int,
+        typer.Option(
+            min=0, help="The TTL (seconds) HOST's record must have at the resolver, at most."
+        ),
+    ] = LOWERED_TTL_SECONDS,
     json_out: JsonOut = None,
 ) -> None:
     """Phase 5, "Verify DNS Propagation": HOST points at the new app, which answers there.
 
     Resolves HOST, reads its CNAME chain and looks for --expect in it; when the chain does not
     lead there (an A record), resolves HOST and --expect to addresses and compares them.
+    The TTL the resolver gives HOST's record must be at most --max-ttl (the checklist's "Lowered
+    DNS TTL to 300 seconds"; a caching resolver counts an old, longer TTL down from above it).
     Then GETs https://HOST/health (certificate checked) and, with --expect-version, checks that
     the version is the new one. Run it again until it passes: DNS caches hold the old answer for
     up to the old TTL.
@@ -233,6 +241,7 @@ def dns(
         insecure_http=insecure_http,
         port=port,
         expect_version=expect_version,
+        max_ttl=max_ttl,
     )
     report = CheckReport("migrate dns", host, echo=lambda c: print_check(console, c))
     console.print(f"Phase 5: does [bold]{escape(host)}[/bold] point at {escape(expect)}?")

@@ -23,6 +23,7 @@ from paletai.ops.checks.api import USER_AGENT, json_object, transport_error_mess
 from paletai.ops.checks.phase4 import Aborted, CheckFailed, CheckReport, run_step
 
 MAX_CNAME_HOPS = 10
+LOWERED_TTL_SECONDS = 300  # the checklist's "Lowered DNS TTL to 300 seconds"
 
 
 @dataclass
@@ -35,6 +36,7 @@ class DnsOptions:
     port: int | None = None
     expect_version: str | None = None
     timeout: float = 10.0
+    max_ttl: int = LOWERED_TTL_SECONDS
 
 
 def parse_nameserver(spec: str) -> tuple[str, int]:
@@ -79,9 +81,12 @@ def _bare(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
-def cname_chain(host: str, nameserver: str | None) -> list[str]:
+def cname_chain(host: str, nameserver: str | None) -> tuple[list[str], int | None]:
     """HOST's CNAME chain ([host, alias, ...]), asking `nameserver` (IP[:PORT]) or the system's
-    nameservers; it ends where a name has no CNAME (or cannot be resolved)."""
+    nameservers; it ends where a name has no CNAME (or cannot be resolved). With it, the TTL
+    that resolver gives HOST's own record (its CNAME, else its A record), or None: a caching
+    resolver counts a cached record's TTL down, so a TTL at most the lowered one means no
+    older, longer one is still cached there."""
     resolver = dns.resolver.Resolver(configure=nameserver is None)
     if nameserver:
         ip, port = parse_nameserver(nameserver)
@@ -89,13 +94,22 @@ def cname_chain(host: str, nameserver: str | None) -> list[str]:
         resolver.port = port
     resolver.lifetime = 5.0
     chain = [_bare(host)]
+    ttl: int | None = None
     for _ in range(MAX_CNAME_HOPS):
         try:
             answer = resolver.resolve(chain[-1], "CNAME")
         except dns.exception.DNSException:  # NXDOMAIN, no answer, timeout: the chain ends here
             break
+        if ttl is None and answer.rrset is not None:
+            ttl = int(answer.rrset.ttl)
         chain.append(_bare(str(answer[0].target)))
-    return chain
+    if len(chain) == 1:
+        try:
+            answer = resolver.resolve(chain[0], "A")
+        except dns.exception.DNSException:
+            return chain, None
+        ttl = None if answer.rrset is None else int(answer.rrset.ttl)
+    return chain, ttl
 
 
 async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
@@ -110,8 +124,10 @@ async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
         return f"{host} -> {', '.join(sorted(found['host']))}"
 
     def points_at_target() -> str:
-        chain = cname_chain(host, options.resolver)
+        chain, ttl = cname_chain(host, options.resolver)
         report.extra["cname_chain"] = chain
+        if ttl is not None:
+            report.extra["ttl"] = ttl
         if target in chain[1:]:
             return "CNAME " + " -> ".join(chain)
         target_addresses = resolve_addresses(target)
@@ -127,6 +143,18 @@ async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
                 + (f"; CNAME chain {' -> '.join(chain)}" if len(chain) > 1 else "")
             )
         return f"{host} and {target} share {', '.join(sorted(shared))} ({how})"
+
+    def ttl_lowered() -> str:
+        ttl = report.extra["ttl"]
+        if ttl > options.max_ttl:
+            raise CheckFailed(
+                f"{host}: TTL {ttl} s at this resolver, above {options.max_ttl} s: lower the "
+                f"record's TTL to {options.max_ttl} and wait out the old one before the change"
+            )
+        return (
+            f"{host}: TTL {ttl} s at this resolver (at most {options.max_ttl} s: no longer, "
+            "older TTL cached there)"
+        )
 
     def http_answers() -> str:
         scheme = "http" if options.insecure_http else "https"
@@ -157,6 +185,12 @@ async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
         await run_step(
             report, names.DNS_POINTS_AT_TARGET, lambda: asyncio.to_thread(points_at_target)
         )
+        if "ttl" in report.extra:
+            await run_step(report, names.DNS_TTL, lambda: asyncio.to_thread(ttl_lowered))
+        elif "cname_chain" in report.extra:
+            report.extra.setdefault(
+                "note", f"no TTL read for {host}: its resolver gave no CNAME or A record"
+            )
         await run_step(report, names.HTTP_ANSWERS_ON_HOST, lambda: asyncio.to_thread(http_answers))
     except Aborted:
         pass

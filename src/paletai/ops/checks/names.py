@@ -27,6 +27,7 @@ CLEANUP_GAME = "cleanup: delete the test game"
 # migrate dns (Phase 5)
 DNS_RESOLVE = "dns: resolve host"
 DNS_POINTS_AT_TARGET = "dns: points at target"
+DNS_TTL = "dns: TTL lowered"
 HTTP_ANSWERS_ON_HOST = "http: the app answers on host"
 
 # migrate load (Phase 6): GAMES_CREATE is followed by the number of games.
