@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from paletai.ops.azure import deploy as ops
 from paletai.ops.azure.deploy_cli import deploy_app
+from paletai.ops.results import DeployAppResult, DeployInfraResult, parse_result
 from tests.fixtures.fake_az import FakeAz
 
 REPO = Path(__file__).resolve().parents[3]
@@ -68,6 +69,8 @@ def test_infra_runs_group_create_then_the_deployment(
             "paletai-test",
             "--outputs",
             str(outputs),
+            "--json",
+            str(tmp_path / "results" / "deploy-infra.json"),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -133,6 +136,17 @@ def test_infra_runs_group_create_then_the_deployment(
     }
     assert "https://paletai-abc123.azurewebsites.net" in result.stdout
     assert "paletaiabc123" in result.stdout
+    recorded = parse_result(json.loads((tmp_path / "results" / "deploy-infra.json").read_text()))
+    assert isinstance(recorded, DeployInfraResult)
+    assert (recorded.ok, recorded.deployment_name, recorded.location) == (
+        True,
+        "paletai-test",
+        "westus3",
+    )
+    assert recorded.outputs == written
+    assert recorded.outputs_file == str(outputs)
+    assert recorded.overrides == ["skuName"]
+    assert all(value not in recorded.model_dump_json() for value in SECRETS.values())
 
 
 def test_infra_defaults_without_subscription_name_the_deployment(
@@ -154,6 +168,7 @@ def test_infra_with_a_failing_az_exits_1_with_its_message_and_no_secret(
     fake_az: FakeAz,
     secrets_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("FAKE_AZ_FAIL", "deployment group create")
     # az sometimes echoes what it was given; a secret in its message must not reach the terminal.
@@ -162,12 +177,22 @@ def test_infra_with_a_failing_az_exits_1_with_its_message_and_no_secret(
         "ERROR: InvalidTemplateDeployment: the value "
         f"'{SECRETS['DB_PATH']}' of parameter 'dbPath' is not valid",
     )
+    out = tmp_path / "deploy-infra.json"
     result = runner.invoke(
         deploy_app,
-        ["infra", "-g", "rg", "-l", "westus3", "--template", str(REPO / "deploy/main.bicep")],
-    )
+        [
+            "infra", "-g", "rg", "-l", "westus3", "--template", str(REPO / "deploy/main.bicep"),
+            "--json", str(out),
+        ],
+    )  # fmt: skip
     assert result.exit_code == 1
     assert "az deployment group create" in result.output
+    recorded = parse_result(json.loads(out.read_text()))
+    assert isinstance(recorded, DeployInfraResult)
+    assert not recorded.ok
+    assert recorded.error is not None
+    assert "InvalidTemplateDeployment" in recorded.error
+    assert SECRETS["DB_PATH"] not in out.read_text()
     assert "InvalidTemplateDeployment" in result.output
     assert "of parameter 'dbPath' is not valid" in result.output
     assert SECRETS["DB_PATH"] not in result.output
@@ -185,7 +210,7 @@ def test_infra_failing_group_create_stops_before_the_deployment(
         ["infra", "-g", "rg", "-l", "westus3", "--template", str(REPO / "deploy/main.bicep")],
     )
     assert result.exit_code == 1
-    assert "Please run 'az login'" in result.output
+    assert "error: az is not signed in; run `az login --tenant TENANT_ID`" in result.output
     assert len(fake_az.argvs()) == 1
 
 
@@ -347,11 +372,19 @@ def test_package_without_the_startup_script_fails(tmp_path: Path) -> None:
 def test_app_sets_the_startup_command_then_zip_deploys(fake_az: FakeAz, tmp_path: Path) -> None:
     package = tmp_path / "deploy.zip"
     package.write_bytes(b"PK")
+    out = tmp_path / "deploy-app.json"
     result = runner.invoke(
         deploy_app,
-        ["app", "--name", "paletai-abc123", "-g", "rg-paletai-prod", "--zip", str(package)],
-    )
+        [
+            "app", "--name", "paletai-abc123", "-g", "rg-paletai-prod", "--zip", str(package),
+            "--json", str(out),
+        ],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
+    recorded = parse_result(json.loads(out.read_text()))
+    assert isinstance(recorded, DeployAppResult)
+    assert (recorded.ok, recorded.app, recorded.package_bytes) == (True, "paletai-abc123", 2)
+    assert recorded.package_sha256 == hashlib.sha256(b"PK").hexdigest()
     assert fake_az.argvs() == [
         [
             "webapp", "config", "set", "--name", "paletai-abc123",
@@ -381,9 +414,17 @@ def test_app_shows_a_failing_config_zip(
     package.write_bytes(b"PK")
     monkeypatch.setenv("FAKE_AZ_FAIL", "config-zip")
     monkeypatch.setenv("FAKE_AZ_STDERR", "ERROR: Zip deployment failed. Oryx build failed.")
-    result = runner.invoke(deploy_app, ["app", "-n", "app", "-g", "rg", "--zip", str(package)])
+    out = tmp_path / "deploy-app.json"
+    result = runner.invoke(
+        deploy_app, ["app", "-n", "app", "-g", "rg", "--zip", str(package), "--json", str(out)]
+    )
     assert result.exit_code == 1
     assert "Oryx build failed" in result.output
+    recorded = parse_result(json.loads(out.read_text()))
+    assert isinstance(recorded, DeployAppResult)
+    assert not recorded.ok
+    assert recorded.error is not None
+    assert "Oryx build failed" in recorded.error
 
 
 # --- stop-old / start -----------------------------------------------------------------------

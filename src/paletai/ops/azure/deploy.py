@@ -8,6 +8,7 @@ requirements.txt at the root, the code under src/, and the startup script.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -303,6 +304,18 @@ def build_package(root: Path, out: Path) -> PackageReport:
     partial.write_bytes(buffer.getvalue())
     partial.replace(out)
     return PackageReport(out, list(entries), out.stat().st_size)
+
+
+def file_digest(path: Path) -> tuple[int | None, str | None]:
+    """(size, sha256 hex) of a file, or (None, None) when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None, None
+    return path.stat().st_size, digest.hexdigest()
 
 
 def deploy_app(az: AzCli, name: str, resource_group: str, package: Path) -> None:

@@ -39,7 +39,8 @@ from paletai.ops.azure.verify import (
 )
 from paletai.ops.checks.dns import DnsOptions, resolver_problem, run_dns
 from paletai.ops.checks.phase4 import CheckReport, print_check
-from paletai.ops.cli import JsonOut, console, fail, finish_checks
+from paletai.ops.cli import JsonOut, console, fail, finish_checks, write_json
+from paletai.ops.results import DeployAppResult, DeployInfraResult
 
 deploy_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -120,6 +121,7 @@ def infra(
         ),
     ] = False,
     dry_run: DryRun = False,
+    json_out: JsonOut = None,
 ) -> None:
     """Phase 1: create the resource group and deploy main.bicep into it.
 
@@ -142,13 +144,38 @@ def infra(
         deployment_name=name,
     )
     az = _az(subscription, tuple(secrets.values()), dry_run=dry_run)
+    started, clock = _now(), time.perf_counter()
+
+    def record(ok: bool, **values: object) -> None:
+        """The --json result (not for --dry-run, which deploys nothing)."""
+        if dry_run:
+            return
+        result = DeployInfraResult.model_validate(
+            {
+                "resource_group": resource_group,
+                "location": location,
+                "deployment_name": name,
+                "template": str(template),
+                "parameters_file": None if parameters is None else str(parameters),
+                "overrides": sorted(overrides),
+                "started_at": started,
+                "seconds": round(time.perf_counter() - clock, 3),
+                "ok": ok,
+                "what_if": what_if,
+                **values,
+            }
+        )
+        write_json(json_out, result)
+
     if what_if:
         try:
             changes = ops.what_if_infra(az, request, secrets)
         except DeployError as exc:
-            fail(str(exc), 1)
+            record(False, error=_az_failed(exc))
+            fail(_az_failed(exc), 1)
         if dry_run:
             return
+        record(True, changes=[f"{change.kind} {change.resource}" for change in changes])
         table = Table("change", "resource", title=f"what-if of {name} in {resource_group}")
         for change in changes:
             table.add_row(change.kind, escape(change.resource))
@@ -160,7 +187,8 @@ def infra(
     try:
         result = ops.deploy_infra(az, request, secrets)
     except DeployError as exc:
-        fail(str(exc), 1)
+        record(False, error=_az_failed(exc))
+        fail(_az_failed(exc), 1)
     if dry_run:
         return
     table = Table("output", "value", title=f"deployment {name}")
@@ -170,6 +198,11 @@ def infra(
     if outputs is not None:
         outputs.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         err.print(f"outputs written to {escape(str(outputs))}")
+    record(True, outputs=result, outputs_file=None if outputs is None else str(outputs))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @deploy_app.command("package")
@@ -204,17 +237,36 @@ def app(
     ),
     subscription: Subscription = None,
     dry_run: DryRun = False,
+    json_out: JsonOut = None,
 ) -> None:
     """Phase 2 (ZIP deploy): set the startup command and deploy the package with config-zip."""
     az = _az(subscription, dry_run=dry_run)
+    started, clock = _now(), time.perf_counter()
     if not dry_run:
         err.print(f"deploying {escape(str(zip_path))} to {escape(name)} ...")
+    error: str | None = None
     try:
         ops.deploy_app(az, name, resource_group, zip_path)
     except DeployError as exc:
-        fail(str(exc), 1)
-    if dry_run:
+        error = _az_failed(exc)
+    if dry_run and error is None:
         return
+    if not dry_run:
+        size, digest = ops.file_digest(zip_path)
+        result = DeployAppResult(
+            app=name,
+            resource_group=resource_group,
+            package=str(zip_path),
+            package_bytes=size,
+            package_sha256=digest,
+            started_at=started,
+            seconds=round(time.perf_counter() - clock, 3),
+            ok=error is None,
+            error=error,
+        )
+        write_json(json_out, result)
+    if error is not None:
+        fail(error, 1)
     out.print(f"deployed {escape(str(zip_path))} to {escape(name)}")
 
 
