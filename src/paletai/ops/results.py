@@ -344,6 +344,7 @@ class MigrateCheckResult(CheckResult):
 class MigrateDnsResult(CheckResult):
     command: Literal["migrate dns"] = "migrate dns"
     cname_chain: list[str] | None = _absent_when_none()
+    ttl: int | None = _absent_when_none()  # seconds, as the resolver gave HOST's record
     note: str | None = _absent_when_none()
     host_addresses: list[str] | None = _absent_when_none()
     target_addresses: list[str] | None = _absent_when_none()
@@ -446,6 +447,42 @@ class SettingsApplyResult(CheckResult):
     az_argv: list[str] | None = _absent_when_none()
 
 
+class DeployInfraResult(OpsResult):
+    """`deploy infra` (Phase 1 "Deploy Infrastructure"): the deployment, its outputs, or the
+    one-line error that stopped it. Written when the command finishes, failed or not."""
+
+    command: Literal["deploy infra"] = "deploy infra"
+    resource_group: str
+    location: str
+    deployment_name: str
+    template: str
+    parameters_file: str | None = None
+    overrides: list[str] = []  # --set NAME (never a secret: those come from the environment)
+    started_at: str
+    seconds: float = 0.0
+    ok: bool
+    what_if: bool = False
+    changes: list[str] | None = _absent_when_none()  # --what-if: "Create <resource id>", ...
+    outputs: dict[str, Any] = {}
+    outputs_file: str | None = _absent_when_none()
+    error: str | None = _absent_when_none()
+
+
+class DeployAppResult(OpsResult):
+    """`deploy app` (Phase 2, method B "ZIP Deploy"): the package deployed, or why not."""
+
+    command: Literal["deploy app"] = "deploy app"
+    app: str
+    resource_group: str
+    package: str
+    package_bytes: int | None = None
+    package_sha256: str | None = None
+    started_at: str
+    seconds: float = 0.0
+    ok: bool
+    error: str | None = _absent_when_none()
+
+
 class DeployVerifyResult(CheckResult):
     """`deploy verify`: target is the resource group; the checks are names.INFRA_*, ALERT_*,
     COST_*, SECURITY_*."""
@@ -467,6 +504,7 @@ class DeployDomainResult(CheckResult):
     thumbprint: str | None = _absent_when_none()
     dry_run: bool = False
     cname_chain: list[str] | None = _absent_when_none()
+    ttl: int | None = _absent_when_none()  # seconds, as the resolver gave HOST's record
     note: str | None = _absent_when_none()
     host_addresses: list[str] | None = _absent_when_none()
     target_addresses: list[str] | None = _absent_when_none()
@@ -689,6 +727,8 @@ AnyResult = Annotated[
     | SettingsExportResult
     | SettingsDiffResult
     | SettingsApplyResult
+    | DeployInfraResult
+    | DeployAppResult
     | DeployVerifyResult
     | DeployDomainResult
     | RehearseResult
@@ -731,6 +771,8 @@ MODELS: dict[str, type[OpsResult]] = {
             DbRepairLikesResult,
             StorageCopyResult,
             RehearseResult,
+            DeployInfraResult,
+            DeployAppResult,
             DeployDecommissionResult,
         )
     },

@@ -82,11 +82,11 @@ def test_all_passed_with_the_measured_evidence(tmp_path: Path) -> None:
     assert "11 ms over 200 requests" in response
     assert _line(markdown, "Images copied").startswith("- [x]")
     assert "10,000 image URLs rewritten" in markdown
-    assert _line(markdown, "DNS record points at the new app").startswith("- [x]")
-    # Phases appear in the checklist's order, Success Criteria last.
+    assert _line(markdown, "the record points at the new app").startswith("- [x]")
+    # Phases appear in the checklist's order, Success Criteria and Sign-Off last.
     titles = re.findall(r"^## (.+)$", markdown, flags=re.M)
     assert titles[0].startswith("Pre-Migration")
-    assert titles[-1] == "Success Criteria"
+    assert titles[-2:] == ["Success Criteria", "Sign-Off"]
     assert titles.index("Phase 4: Configuration Verification") < titles.index(
         "Phase 5: DNS Cutover"
     )

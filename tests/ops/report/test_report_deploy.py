@@ -6,16 +6,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from paletai.cli import app as paletai_app
 from paletai.ops.azure.deploy_cli import deploy_app
 from paletai.ops.checks import names
-from paletai.ops.results import CheckRecord, DeployDomainResult
+from paletai.ops.results import CheckRecord, DeployDomainResult, MigrateDnsResult
 from tests.fixtures.fake_az import FakeAz
 from tests.ops.azure import test_verify
 from tests.ops.report import fixtures
 
+REPO = Path(__file__).resolve().parents[3]
 runner = CliRunner()
 
 
@@ -119,9 +121,13 @@ def test_verify_and_domain_fill_phase_1_phase_5_and_post_migration(
         assert "not measurable from here: " in line, line
         assert why in line, line
     titles = re.findall(r"^## (.+)$", markdown, flags=re.M)
-    phase_1 = titles.index("Phase 1: Verify Infrastructure")
+    phase_1 = titles.index("Phase 1: Deploy Infrastructure")
     assert all(t.startswith("Pre-Migration") for t in titles[:phase_1])
-    assert titles[phase_1 + 1].startswith("Phase 3")
+    assert titles[phase_1 + 1 : phase_1 + 3] == [
+        "Phase 1: Verify Infrastructure",
+        "Phase 2: Application Deployment",
+    ]
+    assert titles[phase_1 + 3].startswith("Phase 3")
     post = [t for t in titles if t.startswith("Post-Migration:")]
     assert post == [
         "Post-Migration: Documentation Updates",
@@ -131,7 +137,12 @@ def test_verify_and_domain_fill_phase_1_phase_5_and_post_migration(
         "Post-Migration: Security Hardening",
         "Post-Migration: Backup Strategy",
     ]
-    assert titles.index(post[-1]) < titles.index("Success Criteria")
+    assert titles[titles.index(post[-1]) :] == [
+        "Post-Migration: Backup Strategy",
+        "Rollback Plan (If Needed)",
+        "Success Criteria",
+        "Sign-Off",
+    ]
     assert "Phase 1 (infrastructure)" not in markdown
     # The app's secrets that verify read never reach the report.
     for secret in (test_verify.INSIGHTS_KEY, test_verify.STORAGE_KEY, "S3cret-db-pass"):
@@ -182,3 +193,84 @@ def test_a_failed_binding_fails_the_certificate_item(tmp_path: Path) -> None:
     code, markdown = _report(directory)
     assert code == 1
     assert _line(markdown, "SSL certificate working").startswith("- [!]")
+
+
+def test_deploy_infra_and_app_fill_phases_1_and_2(
+    fake_az: FakeAz, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The report reads what `deploy infra --what-if`, `deploy infra` and `deploy app` wrote."""
+    monkeypatch.setenv("DB_PATH", "mongodb://user:S3cret-db-pass@db.example.net/paletai")
+    monkeypatch.setenv("JWT_SECRET_KEY", "jwt-" + "k" * 40)
+    directory = tmp_path / "results"
+    template = ["--template", str(REPO / "deploy/main.bicep")]
+    params = ["--parameters", str(REPO / "deploy/parameters.json")]
+    infra = ["infra", "-g", "rg-paletai-prod", "-l", "westus3", *template, *params]
+    outputs = tmp_path / "outputs.json"
+    for args in (
+        [*infra, "--what-if", "--json", str(directory / "what-if.json")],
+        [*infra, "--outputs", str(outputs), "--json", str(directory / "infra.json")],
+    ):
+        result = runner.invoke(deploy_app, args)
+        assert result.exit_code == 0, result.output
+    package = tmp_path / "deploy.zip"
+    package.write_bytes(b"PK\x05\x06" + bytes(18))
+    app = ["app", "-n", "paletai-abc123", "-g", "rg-paletai-prod", "--zip", str(package)]
+    result = runner.invoke(deploy_app, [*app, "--json", str(directory / "app.json")])
+    assert result.exit_code == 0, result.output
+
+    _, markdown = _report(directory)
+    assert _line(markdown, "Reviewed deployment script parameters").startswith("- [x]")
+    assert "`deploy infra --what-if`" in _line(markdown, "Reviewed deployment script parameters")
+    assert _line(markdown, "Deployment completed successfully").startswith("- [x]")
+    saved = _line(markdown, "Saved deployment outputs file")
+    assert saved.startswith("- [x]")
+    assert str(outputs) in saved
+    url = _line(markdown, "Recorded new App Service URL")
+    assert url.startswith("- [x] Recorded new App Service URL: https://paletai-abc123.azure")
+    assert "paletaiabc123" in _line(markdown, "Recorded Storage Account name")
+    zipped = _line(markdown, "Method B: Created ZIP package")
+    assert zipped.startswith("- [x]")
+    assert "22 bytes" in zipped
+    assert _line(markdown, "Method B: Deployment completed successfully").startswith("- [x]")
+    assert _line(markdown, "No deployment errors").startswith("- [x]")
+    method_a = _line(markdown, "Method A: Triggered GitHub Actions workflow")
+    assert method_a.startswith("- [-]")
+    assert "method B was used" in method_a
+    assert "S3cret-db-pass" not in markdown
+
+
+def test_a_failed_deployment_fails_its_item_with_arms_message(
+    fake_az: FakeAz, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DB_PATH", "mongodb://db.example.net/paletai")
+    monkeypatch.setenv("JWT_SECRET_KEY", "jwt-" + "k" * 40)
+    fake_az.respond(
+        "deployment group create",
+        "",
+        exit_code=1,
+        stderr="ERROR: InvalidTemplateDeployment: The template deployment failed: quota.",
+    )
+    directory = tmp_path / "results"
+    args = ["infra", "-g", "rg", "-l", "westus3", "--template", str(REPO / "deploy/main.bicep")]
+    result = runner.invoke(deploy_app, [*args, "--json", str(directory / "infra.json")])
+    assert result.exit_code == 1
+    code, markdown = _report(directory)
+    assert code == 1
+    line = _line(markdown, "Deployment completed successfully")
+    assert line.startswith("- [!]")
+    assert "InvalidTemplateDeployment" in line
+    assert _line(markdown, "Recorded new App Service URL").startswith("- [ ]")
+
+
+def test_every_phase_5_item_has_a_line_and_a_high_ttl_fails_two(tmp_path: Path) -> None:
+    dns = fixtures.all_results()["migrate-dns.json"]
+    assert isinstance(dns, MigrateDnsResult)
+    dns.checks.insert(2, _check(names.DNS_TTL, "api.paletai.com: TTL 3600 s ...", ok=False))
+    dns.ok = False
+    directory = fixtures.write(tmp_path / "results", {"migrate-dns.json": dns})
+    code, markdown = _report(directory)
+    assert code == 1
+    for text in ("Lowered DNS TTL to 300 seconds", "Old TTL has expired"):
+        assert _line(markdown, text).startswith("- [!]"), text
+    assert _line(markdown, "Updated DNS CNAME record, saved").startswith("- [x]")
+    assert _line(markdown, "Timestamp of DNS update").startswith("- [-]")

@@ -32,8 +32,10 @@ from paletai.ops.results import (
     DbRestoreResult,
     DbSyncResult,
     DbVerifyResult,
+    DeployAppResult,
     DeployDecommissionResult,
     DeployDomainResult,
+    DeployInfraResult,
     DeployVerifyResult,
     MigrateCheckResult,
     MigrateDnsResult,
@@ -511,6 +513,160 @@ def _infra_section(r: Results) -> Section:
     return section
 
 
+def _deploy_infra_section(r: Results) -> Section:
+    """Phase 1 "Deploy Infrastructure", from `deploy infra --json` (its --what-if run too)."""
+    runs = r.all_of(DeployInfraResult)
+    what_ifs = [run for run in runs if run.what_if]
+    deployments = [run for run in runs if not run.what_if]
+    section = Section("Phase 1: Deploy Infrastructure")
+    section.items.append(
+        _manual(
+            "Navigated to deployment directory",
+            "a shell's working directory; `paletai deploy infra` (in place of "
+            "Deploy-PaletAI.ps1) takes the template with --template (deploy/main.bicep)",
+        )
+    )
+    text = "Reviewed deployment script parameters"
+    if what_ifs and what_ifs[-1].ok:
+        shown = what_ifs[-1]
+        section.items.append(
+            Item(
+                text,
+                "pass",
+                f"`deploy infra --what-if` on {shown.started_at}: "
+                f"{len(shown.changes or [])} resources would change in {shown.resource_group}",
+            )
+        )
+    elif what_ifs:
+        section.items.append(Item(text, "fail", f"`deploy infra --what-if`: {what_ifs[-1].error}"))
+    else:
+        section.items.append(
+            Item(text, "none", "no `deploy infra --what-if --json` result (ARM what-if)")
+        )
+    last = deployments[-1] if deployments else None
+    if last is None:
+        why = "no `deploy infra --json` result"
+        section.items += [
+            Item(name, "none", why)
+            for name in (
+                "Executed deployment",
+                "Deployment completed successfully",
+                "Saved deployment outputs file",
+                "Recorded new App Service URL",
+                "Recorded Storage Account name",
+            )
+        ]
+        return section
+    section.note = f"Deployment {last.deployment_name} in {last.resource_group} ({last.location})"
+    ran = (
+        f"`deploy infra` on {last.started_at}: {last.template} into {last.resource_group} "
+        f"({last.location}), {_secs(last.seconds)}"
+    )
+    section.items += [
+        Item("Executed deployment", "pass", ran),
+        _bool_item(
+            "Deployment completed successfully",
+            last.ok,
+            f"deployment {last.deployment_name} succeeded"
+            if last.ok
+            else f"failed: {last.error or 'no error recorded'}",
+        ),
+        Item(
+            "Saved deployment outputs file",
+            "pass" if last.ok and last.outputs_file else "none",
+            f"`{last.outputs_file}`: {len(last.outputs)} outputs"
+            if last.ok and last.outputs_file
+            else "`deploy infra` ran without --outputs FILE",
+        ),
+        _output_item("Recorded new App Service URL", last, "webAppUrl"),
+        _output_item("Recorded Storage Account name", last, "storageAccountName"),
+    ]
+    return section
+
+
+def _output_item(text: str, run: DeployInfraResult, output: str) -> Item:
+    value = run.outputs.get(output)
+    if value:
+        return Item(f"{text}: {value}", "pass", f"output {output} of {run.deployment_name}")
+    return Item(text, "none", f"no output {output} in the `deploy infra` result")
+
+
+def _deploy_app_section(r: Results) -> Section:
+    """Phase 2 "Application Deployment": method B from `deploy app --json`; method A runs in
+    GitHub, where its run is read; the verification from `deploy verify` and `migrate check`."""
+    app = r.of(DeployAppResult)
+    section = Section("Phase 2: Application Deployment")
+    github = (
+        "method A runs in GitHub Actions (.github/workflows/deploy.yml, with the "
+        "AZURE_WEBAPP_PUBLISH_PROFILE secret): its run is read in GitHub, not from here"
+    )
+    if app is not None:
+        github = f"method B was used (`deploy app`); {github}"
+    section.items += [
+        _manual("Method A: Retrieved publish profile from Azure Portal or CLI", github),
+        _manual("Method A: Added AZURE_WEBAPP_PUBLISH_PROFILE to GitHub secrets", github),
+        _manual("Method A: Triggered GitHub Actions workflow", github),
+        _manual("Method A: Workflow completed successfully", github),
+        _manual("Method A: Verified deployment in Azure Portal", github),
+        _manual(
+            "Method B: Cloned repository",
+            "a clone on the operator's machine; `paletai deploy package` builds from it",
+        ),
+    ]
+    if app is None:
+        why = "no `deploy app --json` result"
+        section.items += [
+            Item("Method B: Created ZIP package (excluding .git, __pycache__, ...)", "none", why),
+            Item("Method B: Deployed via Azure CLI (config-zip)", "none", why),
+            Item("Method B: Deployment completed successfully", "none", why),
+        ]
+    else:
+        digest = (app.package_sha256 or "?")[:12]
+        section.note = f"App {app.app} in {app.resource_group}"
+        section.items += [
+            Item(
+                "Method B: Created ZIP package (excluding .git, __pycache__, ...)",
+                "pass" if app.package_bytes else "fail",
+                f"`{app.package}`: {_n(app.package_bytes)} bytes, sha256 {digest}…"
+                if app.package_bytes
+                else f"`{app.package}` could not be read",
+            ),
+            Item(
+                "Method B: Deployed via Azure CLI (config-zip)",
+                "pass",
+                f"`deploy app` on {app.started_at}, {_secs(app.seconds)}",
+            ),
+            _bool_item(
+                "Method B: Deployment completed successfully",
+                app.ok,
+                "az webapp deployment source config-zip succeeded"
+                if app.ok
+                else f"failed: {app.error or 'no error recorded'}",
+            ),
+        ]
+    verify, check = r.of(DeployVerifyResult), r.check
+    section.items += [
+        _from_check('App Service shows "Running" status', verify, "deploy verify", names.INFRA_APP),
+        _from_check(
+            "Accessed URL (API answers; /docs shows the Swagger UI)",
+            check,
+            "migrate check",
+            names.HEALTH,
+            names.DOCS_SWAGGER,
+        ),
+        _bool_item(
+            "No deployment errors (Deployment Center)",
+            None if app is None else app.ok,
+            "no `deploy app --json` result"
+            if app is None
+            else "config-zip reported no error"
+            if app.ok
+            else f"config-zip: {app.error}",
+        ),
+    ]
+    return section
+
+
 def _database_section(r: Results) -> Section:
     section = Section("Phase 3: Database Migration (Strategy C: continuous sync)")
     sync, cutover = r.sync, r.cutover
@@ -563,6 +719,73 @@ def _database_section(r: Results) -> Section:
             )
         )
     section.items.append(_verified_item(r.verify, cutover))
+    return section
+
+
+def _other_strategies_section(r: Results) -> Section:
+    """Phase 3 strategies A (same MongoDB) and B (backup/restore): the strategy used is the
+    one whose items are ticked (C is the section above)."""
+    section = Section("Phase 3: Database Migration (Strategies A and B)")
+    preflight = r.of(MigratePreflightResult)
+    section.items.append(
+        _manual(
+            "A: Verified connection string in new app service",
+            "A: the new app's DB_PATH is the old one; `settings diff` lists DB_PATH as unchanged "
+            "(Old Environment Documentation above)",
+        )
+    )
+    section.items.append(
+        _from_check(
+            "A: Connection string is correct (connects, authenticates)",
+            preflight,
+            "migrate preflight",
+            names.PREFLIGHT_MONGODB,
+        )
+    )
+    section.items.append(
+        _manual(
+            "B: Stopped old app service (optional, for consistency)",
+            "optional; `deploy stop-old` does it (`db cutover` stops writes without it)",
+        )
+    )
+    backup, restore = r.of(DbBackupResult), r.of(DbRestoreResult)
+    text = "B: Created final backup from old database"
+    if backup is None or backup.dry_run:
+        section.items.append(Item(text, "none", "no `db backup` result"))
+    else:
+        section.items.append(Item(text, "pass", _backup_evidence(backup)))
+    text = "B: Restored to new MongoDB instance"
+    if restore is None or restore.dry_run:
+        section.items.append(Item(text, "none", "no `db restore` result"))
+    else:
+        inserted = sum(c.inserted for c in restore.collections)
+        errors = sum(c.errors for c in restore.collections)
+        section.items.append(
+            _bool_item(
+                text,
+                restore.ok,
+                f"`db restore`: {_n(inserted)} documents into {len(restore.collections)} "
+                f"collections, {errors} errors",
+            )
+        )
+    text = "B: Verified data in new database"
+    if restore is None or restore.dry_run:
+        # Strategy C's section above reads the same `db verify`; one measurement, one tick.
+        section.items.append(Item(text, "none", "no `db restore` result: strategy B not used"))
+    else:
+        verified = _verified_item(r.verify, None)
+        section.items.append(Item(text, verified.status, verified.evidence))
+    section.items += [
+        _manual(
+            "B: Updated app service connection string (if different)",
+            "`settings apply` sets DB_PATH (its --json is kept, not read here)",
+        ),
+        _manual(
+            "B: Restarted app service",
+            "App Service restarts the app when its settings change; `migrate check` then finds "
+            "it answering (Phase 4)",
+        ),
+    ]
     return section
 
 
@@ -671,6 +894,30 @@ def _check_section(r: Results) -> Section:
             src,
             names.NOTIFICATIONS,
         ),
+        _manual(
+            "Token stored",
+            "the JWT is a credential: `migrate check` uses it and never writes it down",
+        ),
+        Item(
+            f"Game ID: {data.game_id}" if data is not None and data.game_id else "Game ID",
+            "pass" if data is not None and data.game_id else "none",
+            "the game `migrate check` created" if data is not None else "no `migrate check` result",
+        ),
+        _from_check(
+            "At least one blob exists in game-images (the cover was fetched from it)",
+            data,
+            src,
+            names.IMAGE_COVER,
+        ),
+        _manual(
+            "Listed blobs in Azure Portal → Storage Account → game-images",
+            "a portal view; `storage copy` lists and counts the container's blobs (Phase 3)",
+        ),
+        _from_check("All game fields populated correctly", data, src, names.FEED_LISTED),
+        _manual(
+            "OneSignal dashboard shows subscription (if applicable)",
+            "OneSignal's dashboard; `migrate preflight` checks the OneSignal credentials",
+        ),
     ]
     return section
 
@@ -694,9 +941,20 @@ def _dns_section(r: Results) -> Section:
             names.DOMAIN_HOSTNAME,
         )
     )
+    section.items += _ttl_items(data)
     section.items += [
+        _from_check(
+            "Updated DNS CNAME record, saved: the record points at the new app",
+            data,
+            src,
+            names.DNS_POINTS_AT_TARGET,
+        ),
+        _manual(
+            "Timestamp of DNS update",
+            "the DNS provider's change log holds it"
+            + (f"; `migrate dns` saw the record in place at {data.started_at}" if data else ""),
+        ),
         _from_check("Tested with nslookup", data, src, names.DNS_RESOLVE),
-        _from_check("DNS record points at the new app", data, src, names.DNS_POINTS_AT_TARGET),
         _from_check(
             "Tested with curl …/health: response from new server confirmed",
             data,
@@ -717,6 +975,20 @@ def _dns_section(r: Results) -> Section:
             )
         )
     return section
+
+
+def _ttl_items(data: MigrateDnsResult | None) -> list[Item]:
+    """ "Lowered DNS TTL to 300 seconds" and "Old TTL has expired", from the TTL the resolver
+    gives the record: a caching resolver counts a cached record's TTL down from its old value,
+    so one at most the lowered TTL means no older, longer one is cached there."""
+    lowered, expired = "Lowered DNS TTL to 300 seconds (24+ hours before)", "Old TTL has expired"
+    if data is not None and names.DNS_TTL not in _checks(data):
+        why = data.note or "`migrate dns` read no TTL"
+        return [Item(lowered, "none", why), Item(expired, "none", why)]
+    return [
+        _from_check(lowered, data, "migrate dns", names.DNS_TTL),
+        _from_check(expired, data, "migrate dns", names.DNS_TTL),
+    ]
 
 
 def _certificate_item(domain: DeployDomainResult | None) -> Item:
@@ -1292,6 +1564,84 @@ def _stability_item(text: str, r: Results, *check_names: str) -> Item:
     return _from_check(text, insights, "migrate insights", *check_names, prefix=True)
 
 
+def _production_testing_section(r: Results) -> Section:
+    """Phase 6 "Production Testing (with real users)": real accounts and real judgement."""
+    why = (
+        "a real user's account and judgement; `migrate check` walks the same steps (log in, "
+        "create, feed, like) with its own test user: Phase 4 above"
+    )
+    return Section(
+        "Phase 6: Production Testing (with real users)",
+        [
+            _manual(text, why)
+            for text in (
+                "Logged in with production user account",
+                "Created game",
+                "Viewed feed",
+                "Liked game",
+                "All features working",
+                "User feedback",
+            )
+        ],
+    )
+
+
+def _rollback_section(r: Results) -> Section:
+    """The Rollback Plan: steps taken only when something went wrong, by a person's decision."""
+    only_if = "done only if the migration is rolled back, on a person's decision"
+    return Section(
+        "Rollback Plan (If Needed)",
+        [
+            _manual("Reverted DNS CNAME to old app service", f"{only_if}; the DNS provider's"),
+            _manual(
+                "Waited for DNS propagation (5-10 minutes)",
+                f"{only_if}; `migrate dns HOST --expect OLD_APP.azurewebsites.net` checks it",
+            ),
+            _manual(
+                "Started old app service",
+                f"{only_if}; `paletai deploy start --name OLD_APP --resource-group RG` does it",
+            ),
+            _manual(
+                "Verified old service working", f"{only_if}; `migrate check OLD_URL` checks it"
+            ),
+            _manual("Notified users of issue", f"{only_if}; people's messages"),
+            _manual(
+                "Restored from backup to old database",
+                f"{only_if}; `db restore` (or `db restore --from-blob`) does it",
+            ),
+            _manual("Verified data integrity", f"{only_if}; `db verify` checks it"),
+            _manual(
+                "Updated old app service connection string",
+                f"{only_if}; `settings apply` does it",
+            ),
+            _manual("Restarted old app service", f"{only_if}; `deploy start` does it"),
+            _manual("Investigated root cause", f"{only_if}; people's work"),
+            _manual("Fixed issues in new environment", f"{only_if}; people's work"),
+            _manual("Scheduled new migration date", f"{only_if}; people's decision"),
+            _manual("Documented what went wrong", f"{only_if}; people's writing"),
+        ],
+    )
+
+
+def _sign_off_section(r: Results) -> Section:
+    """Sign-Off: a person signs; this report is what they sign on."""
+    who = "a person signs off, on this report's ticks"
+    return Section(
+        "Sign-Off",
+        [
+            _manual("Technical lead sign-off", who),
+            _manual("Migration completed successfully", who),
+            _manual("All systems operational", f"{who} (Success Criteria above)"),
+            _manual("Documentation updated", f"{who} (Post-Migration: Documentation Updates)"),
+            _manual(
+                "Old environment scheduled for decommission",
+                f"{who}; `deploy decommission --stage ... --cutover-at ISO_TIME` enforces the "
+                "waits (Phase 7)",
+            ),
+        ],
+    )
+
+
 def _decommission_section(r: Results) -> Section:
     results = r.all_of(DeployDecommissionResult)
     people = "judged by people over the 24-48 hours on the new side"
@@ -1310,7 +1660,13 @@ def _decommission_section(r: Results) -> Section:
             ),
             _manual("Users are happy", people),
             _decommission_item("Stopped old app service", "stop", results),
+            _manual(
+                "Monitored for any issues (users should be on new service)",
+                f"{people}; `migrate insights --app OLD_APP` shows whether requests still reach "
+                "the old app",
+            ),
             _manual("No complaints received", people),
+            _manual("After 7 days: confirmed everything is working perfectly", people),
             _manual(
                 "Exported any remaining logs/data from old environment",
                 "what is worth keeping is a person's call",
@@ -1330,13 +1686,17 @@ SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
     _database_preparation_section,
     _testing_preparation_section,
     _communication_section,
+    _deploy_infra_section,
     _infra_section,
+    _deploy_app_section,
     _database_section,
+    _other_strategies_section,
     _storage_section,
     _check_section,
     _dns_section,
     _monitoring_section,
     _load_section,
+    _production_testing_section,
     _traffic_section,
     _decommission_section,
     _documentation_section,
@@ -1345,7 +1705,9 @@ SECTIONS: tuple[Callable[[Results], Section | None], ...] = (
     _alerts_section,
     _security_section,
     _backup_strategy_section,
+    _rollback_section,
     _success_section,
+    _sign_off_section,
 )
 
 
@@ -1403,7 +1765,8 @@ class Report:
             lines += [item.line() for item in section.items]
         lines += [
             "",
-            "Not covered by these results: Phase 2 (application deployment); tick it by hand.",
+            "Every item of the migration checklist is above, measured or marked [-] with why; "
+            "the checklist's Notes and its start and end times are a person's.",
             "",
         ]
         return mask_secrets("\n".join(lines))
