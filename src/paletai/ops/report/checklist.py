@@ -671,7 +671,14 @@ def _database_section(r: Results) -> Section:
     section = Section("Phase 3: Database Migration (Strategy C: continuous sync)")
     sync, cutover = r.sync, r.cutover
     if sync is None:
-        section.items.append(Item("Set up MongoDB replication/sync", "none", "no `db sync` result"))
+        section.items += [
+            Item(text, "none", "no `db sync` result")
+            for text in (
+                "Set up MongoDB replication/sync",
+                "Verified sync is working",
+                "Monitored replication lag",
+            )
+        ]
     else:
         colls = sync.collections.values()
         copied = sum(c.copied for c in colls)
