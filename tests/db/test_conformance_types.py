@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import pytest
-from bson import Binary, Code, CodecOptions, Decimal128, Int64, MaxKey, MinKey, Regex
+from bson import Binary, Code, CodecOptions, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex
 from bson.raw_bson import RawBSONDocument
 
 from paletai.db.client import Database
@@ -104,3 +104,22 @@ async def test_change_event_keeps_an_int_id(db: Database) -> None:
         event = await stream.next()
     assert event["documentKey"]["_id"] == 5
     assert isinstance(event["documentKey"]["_id"], int)
+
+
+HEX_ID = "6b11f48dceec670a2f603570"  # a task's _id: a string of 24 hex digits
+
+
+@stand_in_gap("a string _id of 24 hex digits arrives as an ObjectId in change events")
+async def test_change_event_keeps_a_hex_string_id(db: Database) -> None:
+    async with await db.c.watch() as stream:
+        await db.c.insert_one({"_id": HEX_ID})
+        event = await stream.next()
+    assert event["documentKey"]["_id"] == HEX_ID
+
+
+@stand_in_gap("a filter on an ObjectId matches a string _id of the same 24 hex digits")
+async def test_an_object_id_filter_does_not_match_a_hex_string_id(db: Database) -> None:
+    await db.c.insert_one({"_id": HEX_ID})
+    result = await db.c.delete_one({"_id": ObjectId(HEX_ID)})
+    assert result.deleted_count == 0
+    assert await db.c.count_documents({"_id": HEX_ID}) == 1

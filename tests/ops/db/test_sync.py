@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
 
 from paletai.db.client import Client, make_client
 from paletai.db.embedded import EmbeddedMongo
@@ -479,3 +480,27 @@ async def test_the_content_reconcile_finds_a_missed_update(
         assert games.reconcile_fixes >= 1
     report = await verify(src, dst)
     assert report.identical, report.as_dict()
+
+
+async def test_string_ids_that_look_like_object_ids_survive_their_change_events(
+    mongo_client: Client, second_client: Client, mongo_uri: str, second_uri: str, fresh_name: str
+) -> None:
+    """PaletAI's tasks have string `_id`s of 24 hex digits. The stand-in names them as ObjectIds
+    in change events' documentKey, and a filter on that ObjectId matches the string `_id`: a
+    delete of the mangled key, run after the replace of the real one (an unordered bulk runs its
+    deletes last), removed the document from the target, and a reverse sync then removed it
+    from the old side too (a task lost in a rehearsal). Events are applied by the document's
+    own `_id`."""
+    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    await mongo_client[fresh_name].tasks.insert_one({"_id": "seed", "status": "done"})
+    options = SyncOptions(reconcile_interval=3600, content_reconcile_interval=3600)
+    async with syncing(src, dst, options=options) as engine:
+        await engine.drain(60)
+        ids = [str(ObjectId()) for _ in range(20)]
+        tasks = mongo_client[fresh_name].tasks
+        await tasks.insert_many([{"_id": value, "status": "queued"} for value in ids])
+        for value in ids:
+            await tasks.update_one({"_id": value}, {"$set": {"status": "running"}})
+        await engine.drain(60, reconcile=False)
+        copied = {d["_id"]: d["status"] async for d in second_client[fresh_name].tasks.find()}
+        assert {value: copied.get(value) for value in ids} == dict.fromkeys(ids, "running")

@@ -119,25 +119,24 @@ def _event_time(event: Mapping[str, Any]) -> dt.datetime | None:
 
 
 def event_ids(event: Mapping[str, Any]) -> list[Any]:
-    """The `_id`s an event says changed: documentKey._id, and fullDocument._id if it differs.
+    """The `_id` an event says changed: the document's own (`fullDocument._id`) when the event
+    carries the document, else documentKey._id.
 
-    On MongoDB they are the same value. Servers that stringify documentKey._id (the embedded
-    stand-in does) still name the right document through fullDocument. A document-valued
-    fullDocument._id next to a scalar documentKey is a mangled payload (the stand-in turns
-    ObjectIds into {"__neosqlite_objectid__": ...}), never a key, so it is not used.
+    On MongoDB the two are the same value (an `_id` never changes, and updateLookup looks the
+    document up by documentKey). The embedded stand-in mangles documentKey: it stringifies an
+    int `_id`, and names a string `_id` of 24 hex digits as an ObjectId; and a filter on that
+    ObjectId matches the string `_id` there, so applying the mangled key as a delete removed
+    the document from the target. A document-valued fullDocument._id is a mangled payload (the
+    stand-in turns ObjectIds into {"__neosqlite_objectid__": ...}), never a key: then
+    documentKey names the document.
     """
-    ids: list[Any] = []
+    full = event.get("fullDocument")
+    if isinstance(full, Mapping) and "_id" in full and not isinstance(full["_id"], Mapping):
+        return [full["_id"]]
     key = event.get("documentKey")
     if isinstance(key, Mapping) and "_id" in key:
-        ids.append(key["_id"])
-    full = event.get("fullDocument")
-    if isinstance(full, Mapping) and "_id" in full:
-        other = full["_id"]
-        if not ids:
-            ids.append(other)
-        elif id_bytes(other) != id_bytes(ids[0]) and not isinstance(other, Mapping):
-            ids.append(other)
-    return ids
+        return [key["_id"]]
+    return []
 
 
 @dataclass
