@@ -161,7 +161,7 @@ def test_check_commands_write_json_into_a_missing_folder_when_nothing_answers(
     closed_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No CNAME query: it would leave the machine (see tests/ops/checks/test_dns.py).
-    monkeypatch.setattr(migrate_dns, "cname_chain", lambda host, nameserver: [host])
+    monkeypatch.setattr(migrate_dns, "cname_chain", lambda host, nameserver: ([host], None))
     results = tmp_path / "not" / "yet"
     port = closed_url.rsplit(":", 1)[1]
     for args, command in (

@@ -77,6 +77,14 @@ def resolve_addresses(host: str) -> set[str]:
     return {str(info[4][0]) for info in infos}
 
 
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _bare(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
@@ -187,7 +195,7 @@ async def run_dns(options: DnsOptions, report: CheckReport) -> CheckReport:
         )
         if "ttl" in report.extra:
             await run_step(report, names.DNS_TTL, lambda: asyncio.to_thread(ttl_lowered))
-        elif "cname_chain" in report.extra:
+        elif "cname_chain" in report.extra and not _is_address(host):
             report.extra.setdefault(
                 "note", f"no TTL read for {host}: its resolver gave no CNAME or A record"
             )
