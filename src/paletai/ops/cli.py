@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -42,6 +43,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(str(exc), exc.exit_code)
     except PyMongoError as exc:
         fail(f"{type(exc).__name__}: {exc}")
+
+
+def now_iso() -> str:
+    """Now, UTC, to the second: the `started_at` of a command's `--json`."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def write_json(path: Path | None, result: OpsResult) -> None:

@@ -39,7 +39,7 @@ from paletai.ops.azure.verify import (
 )
 from paletai.ops.checks.dns import DnsOptions, resolver_problem, run_dns
 from paletai.ops.checks.phase4 import CheckReport, print_check
-from paletai.ops.cli import JsonOut, console, fail, finish_checks, write_json
+from paletai.ops.cli import JsonOut, console, fail, finish_checks, now_iso, write_json
 from paletai.ops.results import DeployAppResult, DeployInfraResult
 
 deploy_app = typer.Typer(
@@ -144,7 +144,7 @@ def infra(
         deployment_name=name,
     )
     az = _az(subscription, tuple(secrets.values()), dry_run=dry_run)
-    started, clock = _now(), time.perf_counter()
+    started, clock = now_iso(), time.perf_counter()
 
     def record(ok: bool, **values: object) -> None:
         """The --json result (not for --dry-run, which deploys nothing)."""
@@ -201,10 +201,6 @@ def infra(
     record(True, outputs=result, outputs_file=None if outputs is None else str(outputs))
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 @deploy_app.command("package")
 def package(
     out_path: Annotated[Path, typer.Option("--out", help="ZIP file to write.")] = Path(
@@ -241,7 +237,7 @@ def app(
 ) -> None:
     """Phase 2 (ZIP deploy): set the startup command and deploy the package with config-zip."""
     az = _az(subscription, dry_run=dry_run)
-    started, clock = _now(), time.perf_counter()
+    started, clock = now_iso(), time.perf_counter()
     if not dry_run:
         err.print(f"deploying {escape(str(zip_path))} to {escape(name)} ...")
     error: str | None = None
@@ -249,8 +245,6 @@ def app(
         ops.deploy_app(az, name, resource_group, zip_path)
     except DeployError as exc:
         error = _az_failed(exc)
-    if dry_run and error is None:
-        return
     if not dry_run:
         size, digest = ops.file_digest(zip_path)
         result = DeployAppResult(
@@ -267,6 +261,8 @@ def app(
         write_json(json_out, result)
     if error is not None:
         fail(error, 1)
+    if dry_run:
+        return
     out.print(f"deployed {escape(str(zip_path))} to {escape(name)}")
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime as dt
 import json
 import os
 import random
@@ -47,7 +46,7 @@ import typer
 from paletai.core.processes import start_process, stop_process_group
 from paletai.db.embedded import EmbeddedMongo, free_port
 from paletai.ops.checks.api import ApiClient, ApiError
-from paletai.ops.cli import write_json
+from paletai.ops.cli import now_iso, write_json
 from paletai.ops.db.cutover import WriteSwitch
 from paletai.ops.results import RehearseResult
 
@@ -492,10 +491,6 @@ class Outcome:
 
 def az_settings(values: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v, "slotSetting": False} for k, v in sorted(values.items())]
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _exit_code_of(exc: BaseException) -> int:
