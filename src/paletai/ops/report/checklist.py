@@ -654,16 +654,13 @@ def _deploy_app_section(r: Results) -> Section:
             names.HEALTH,
             names.DOCS_SWAGGER,
         ),
-        _bool_item(
-            "No deployment errors (Deployment Center)",
-            None if app is None else app.ok,
-            "no `deploy app --json` result"
-            if app is None
-            else "config-zip reported no error"
-            if app.ok
-            else f"config-zip: {app.error}",
-        ),
     ]
+    text = "No deployment errors (Deployment Center)"
+    if app is None:
+        section.items.append(Item(text, "none", "no `deploy app --json` result"))
+    else:
+        evidence = "config-zip reported no error" if app.ok else f"config-zip: {app.error}"
+        section.items.append(_bool_item(text, app.ok, evidence))
     return section
 
 
@@ -756,11 +753,7 @@ def _other_strategies_section(r: Results) -> Section:
         )
     )
     backup, restore = r.of(DbBackupResult), r.of(DbRestoreResult)
-    text = "B: Created final backup from old database"
-    if backup is None or backup.dry_run:
-        section.items.append(Item(text, "none", "no `db backup` result"))
-    else:
-        section.items.append(Item(text, "pass", _backup_evidence(backup)))
+    section.items.append(_full_backup_item("B: Created final backup from old database", backup))
     text = "B: Restored to new MongoDB instance"
     if restore is None or restore.dry_run:
         section.items.append(Item(text, "none", "no `db restore` result"))
@@ -1394,15 +1387,7 @@ def _backup_evidence(data: DbBackupResult) -> str:
 def _backup_prep_items(r: Results) -> list[Item]:
     """Pre-Migration "Database Preparation": the backup and its tested restore."""
     data = r.of(DbBackupResult)
-    created = "Full MongoDB backup created"
-    if data is None:
-        items = [Item(created, "none", "no `db backup` result")]
-    elif data.dry_run:
-        items = [Item(created, "none", "`db backup --dry-run` only: nothing was written")]
-    elif part := _partial_backup(data):
-        items = [Item(created, "none", f"the last `db backup` was partial ({part}): not full")]
-    else:
-        items = [Item(created, "pass", _backup_evidence(data))]
+    items = [_full_backup_item("Full MongoDB backup created", data)]
     tested = "Backup verified (can restore to test instance)"
     restore = r.of(DbRestoreResult)
     if data is not None and data.test_restore is not None:
@@ -1428,6 +1413,17 @@ def _backup_prep_items(r: Results) -> list[Item]:
             )
         )
     return items
+
+
+def _full_backup_item(text: str, data: DbBackupResult | None) -> Item:
+    """A backup of the whole database was written (not a dry run, not a part of it)."""
+    if data is None:
+        return Item(text, "none", "no `db backup` result")
+    if data.dry_run:
+        return Item(text, "none", "`db backup --dry-run` only: nothing was written")
+    if part := _partial_backup(data):
+        return Item(text, "none", f"the last `db backup` was partial ({part}): not full")
+    return Item(text, "pass", _backup_evidence(data))
 
 
 def _partial_backup(data: DbBackupResult) -> str:
