@@ -46,9 +46,15 @@ from paletai.ops.db.sync import SyncOptions, syncing
 DB = "bench"
 
 
+# The stand-in is single-threaded: while it serves a 1,000,000-document scan it cannot answer the
+# driver's heartbeat within the kit's default 5 s, and server selection then fails. A timeout in the
+# URI wins over the kit's default (ops/db/common.py connect), as it would for an operator.
+SERVER_TIMEOUT_MS = 300_000
+
+
 def with_db(uri: str, name: str) -> str:
     base, _, query = uri.partition("/?")
-    return f"{base}/{name}?{query}"
+    return f"{base}/{name}?{query}&serverSelectionTimeoutMS={SERVER_TIMEOUT_MS}"
 
 
 def game(i: int, size: int, rng: random.Random) -> dict[str, Any]:
@@ -182,7 +188,9 @@ async def bench_lag(src_uri: str, dst_uri: str, seconds: float, per_s: float) ->
 
 async def bench_cutover(src_uri: str, dst_uri: str, per_s: float, tmp: Path) -> None:
     rng = random.Random(3)
-    client = make_client(src_uri)
+    client = make_client(
+        src_uri, serverSelectionTimeoutMS=SERVER_TIMEOUT_MS, connectTimeoutMS=SERVER_TIMEOUT_MS
+    )
     games = client[DB].games
     ids = [d["_id"] async for d in games.find({}, {"_id": 1}).limit(20_000)]
     flag = tmp / "writes-stopped"
