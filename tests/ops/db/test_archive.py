@@ -1,8 +1,9 @@
 """`db backup --archive` / `db restore --archive`: mongodump's archive format, both ways.
 
-No mongo-tools binary exists here, so the stock side is played by an independent minimal
-encoder/decoder written in this file from mongo-tools' `common/archive/spec.md` (and its Go
-code): magic, header, prelude, interleaved segments, EOF with a bit-by-bit CRC-64/ECMA."""
+`make test` has no mongo-tools binary (test_stock_tools.py runs the real ones when they are
+built), so here the stock side is played by an independent minimal encoder/decoder written in
+this file from mongo-tools' `common/archive/spec.md` (and its Go code): magic, header, prelude,
+interleaved segments, EOF with a bit-by-bit CRC-64/ECMA."""
 
 from __future__ import annotations
 
