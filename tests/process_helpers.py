@@ -24,6 +24,13 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def paletai_db_child() -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `paletai db ...` as its own process, importing the
+    code under test (this interpreter, this import path)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return [sys.executable, "-m", "paletai", "db"], env
+
+
 class ServerProcess:
     """`paletai serve` in a subprocess, on a free port."""
 

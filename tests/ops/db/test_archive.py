@@ -14,7 +14,6 @@ import os
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from paletai.ops.db.namespaces import NamespaceMapper
 from paletai.ops.db.verify import verify
 from paletai.ops.errors import OpsError
 from tests.ops.conftest import game_doc, rich_docs, with_db
+from tests.process_helpers import paletai_db_child
 
 runner = CliRunner()
 
@@ -351,8 +351,7 @@ def test_options_are_checked_before_anything_runs(mongo_uri: str, tmp_path: Path
 def _pipe(src: str, dst: str, cwd: Path) -> tuple[int, str, int, str]:
     """`paletai db backup --archive - --gzip | paletai db restore --archive - --gzip`:
     (backup's exit code and stderr, restore's exit code and stderr)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    base = [sys.executable, "-m", "paletai", "db"]
+    base, env = paletai_db_child()
     with (cwd / "backup.err").open("wb") as backup_err:
         backup = subprocess.Popen(
             [*base, "backup", "--uri", src, "--archive", "-", "--gzip"],

@@ -24,6 +24,7 @@ from paletai.db.client import Client, make_client
 from paletai.ops.db.common import index_shape
 from paletai.ops.db.verify import verify
 from tests.ops.conftest import game_doc, rich_docs, with_db
+from tests.process_helpers import paletai_db_child
 
 # Where scripts/build-mongo-tools.sh puts them, unless PALETAI_MONGO_TOOLS says elsewhere.
 TOOLS = Path(
@@ -92,9 +93,9 @@ def stock(tool: str, *args: str, stdin: bytes | None = None) -> subprocess.Compl
 
 def ours(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     """`paletai db ...` as its own process, as an operator runs it."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    base, env = paletai_db_child()
     done = subprocess.run(
-        [sys.executable, "-m", "paletai", "db", *args],
+        [*base, *args],
         input=stdin,
         capture_output=True,
         env=env,
@@ -105,10 +106,11 @@ def ours(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[
     return done
 
 
-async def _seed(client: Client, name: str) -> None:
-    """Games with a compound index, users with every type the stand-in holds and a unique index,
-    sessions with a TTL index, and an empty collection."""
-    db = client[name]
+@pytest.fixture
+async def source(mongo_client: Client, mongo_uri: str, fresh_name: str) -> str:
+    """The source database's URI, seeded: games with a compound index, users with every type the
+    stand-in holds and a unique index, sessions with a TTL index, and an empty collection."""
+    db = mongo_client[fresh_name]
     await db.games.insert_many([game_doc(i) for i in range(GAMES)])
     await db.games.create_index([("created_at", -1), ("likes_count", -1)])
     await db.users.insert_many(rich_docs())
@@ -116,6 +118,7 @@ async def _seed(client: Client, name: str) -> None:
     await db.sessions.insert_one({"_id": "s1", "at": dt.datetime(2099, 1, 2, tzinfo=dt.UTC)})
     await db.sessions.create_index("at", expireAfterSeconds=3600)
     await db.create_collection("empty")
+    return with_db(mongo_uri, fresh_name)
 
 
 async def _identical(src: str, dst: str, client: Client, name: str) -> None:
@@ -130,17 +133,15 @@ async def _identical(src: str, dst: str, client: Client, name: str) -> None:
 
 @pytest.mark.parametrize("gzip", [False, True])
 async def test_stock_mongorestore_restores_our_dump_that_bsondump_accepts(
-    mongo_client: Client,
+    source: str,
     restore_client: Client,
-    mongo_uri: str,
     restore_uri: str,
     fresh_name: str,
     tmp_path: Path,
     gzip: bool,
 ) -> None:
-    await _seed(mongo_client, fresh_name)
-    src, dst = with_db(mongo_uri, fresh_name), with_db(restore_uri, fresh_name)
-    ours("backup", "--uri", src, "--out", str(tmp_path / "dump"), *(["--gzip"] if gzip else []))
+    dst = with_db(restore_uri, fresh_name)
+    ours("backup", "--uri", source, "--out", str(tmp_path / "dump"), *(["--gzip"] if gzip else []))
     if not gzip:
         for path in sorted((tmp_path / "dump" / fresh_name).glob("*.bson")):
             checked = stock("bsondump", "--objcheck", "--quiet", str(path))
@@ -154,12 +155,12 @@ async def test_stock_mongorestore_restores_our_dump_that_bsondump_accepts(
         *(["--gzip"] if gzip else []),
         str(tmp_path / "dump"),
     )
-    await _identical(src, dst, restore_client, fresh_name)
+    await _identical(source, dst, restore_client, fresh_name)
 
 
 @pytest.mark.parametrize("gzip", [False, True])
 async def test_our_restore_reads_a_stock_mongodump_directory(
-    mongo_client: Client,
+    source: str,
     second_client: Client,
     mongo_uri: str,
     second_uri: str,
@@ -167,8 +168,7 @@ async def test_our_restore_reads_a_stock_mongodump_directory(
     tmp_path: Path,
     gzip: bool,
 ) -> None:
-    await _seed(mongo_client, fresh_name)
-    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    dst = with_db(second_uri, fresh_name)
     out = tmp_path / "dump"
     stock(
         "mongodump",
@@ -178,30 +178,28 @@ async def test_our_restore_reads_a_stock_mongodump_directory(
         *(["--gzip"] if gzip else []),
     )
     ours("restore", "--uri", dst, "--dir", str(out))
-    await _identical(src, dst, second_client, fresh_name)
+    await _identical(source, dst, second_client, fresh_name)
 
 
 @pytest.mark.parametrize("gzip", [False, True])
 async def test_stock_mongorestore_reads_our_archive(
-    mongo_client: Client,
+    source: str,
     restore_client: Client,
-    mongo_uri: str,
     restore_uri: str,
     fresh_name: str,
     tmp_path: Path,
     gzip: bool,
 ) -> None:
-    await _seed(mongo_client, fresh_name)
-    src, dst = with_db(mongo_uri, fresh_name), with_db(restore_uri, fresh_name)
+    dst = with_db(restore_uri, fresh_name)
     flag = ["--gzip"] if gzip else []
-    archive = ours("backup", "--uri", src, "--archive", "-", *flag).stdout
+    archive = ours("backup", "--uri", source, "--archive", "-", *flag).stdout
     stock("mongorestore", f"--uri={restore_uri}", "--archive", *flag, stdin=archive)
-    await _identical(src, dst, restore_client, fresh_name)
+    await _identical(source, dst, restore_client, fresh_name)
 
 
 @pytest.mark.parametrize("gzip", [False, True])
 async def test_stock_mongodump_archive_pipes_into_our_restore(
-    mongo_client: Client,
+    source: str,
     second_client: Client,
     mongo_uri: str,
     second_uri: str,
@@ -210,31 +208,28 @@ async def test_stock_mongodump_archive_pipes_into_our_restore(
 ) -> None:
     """mongodump writes four collections at once (--numParallelCollections 4): their segments
     interleave in the archive, which our reader must follow."""
-    await _seed(mongo_client, fresh_name)
-    src, dst = with_db(mongo_uri, fresh_name), with_db(second_uri, fresh_name)
+    dst = with_db(second_uri, fresh_name)
     flag = ["--gzip"] if gzip else []
     archive = await asyncio.to_thread(
         stock, "mongodump", f"--uri={mongo_uri}", f"--db={fresh_name}", "--archive", *flag
     )
     restored = ours("restore", "--uri", dst, "--archive", "-", *flag, stdin=archive.stdout)
     assert f"restored {GAMES + 4} documents" in restored.stderr.decode()
-    await _identical(src, dst, second_client, fresh_name)
+    await _identical(source, dst, second_client, fresh_name)
 
 
 async def test_stock_mongorestore_replays_a_consistent_backup_taken_while_idle(
-    mongo_client: Client,
+    source: str,
     restore_client: Client,
-    mongo_uri: str,
     restore_uri: str,
     fresh_name: str,
     tmp_path: Path,
 ) -> None:
     """Nothing changed during the backup: its oplog.bson is empty, which stock
     `mongorestore --oplogReplay` takes as a dump with nothing to replay."""
-    await _seed(mongo_client, fresh_name)
-    src, dst = with_db(mongo_uri, fresh_name), with_db(restore_uri, fresh_name)
+    dst = with_db(restore_uri, fresh_name)
     out = tmp_path / "dump"
-    ours("backup", "--uri", src, "--out", str(out), "--consistent")
+    ours("backup", "--uri", source, "--out", str(out), "--consistent")
     assert (out / "oplog.bson").read_bytes() == b""
     stock("mongorestore", f"--uri={restore_uri}", "--oplogReplay", str(out))
-    await _identical(src, dst, restore_client, fresh_name)
+    await _identical(source, dst, restore_client, fresh_name)
