@@ -111,6 +111,9 @@ def test_a_failed_verify_fails_the_report(tmp_path: Path) -> None:
     assert "3 documents differ" in line
     assert "**Result: 1 failed:" in markdown
     assert "1 failed" in output
+    printed = " ".join(output.split())  # the failed item is named, not only counted
+    assert "[!] Verified data in new database" in printed
+    assert "3 documents differ" in printed
 
 
 def test_missing_results_are_not_measured_never_passed(tmp_path: Path) -> None:

@@ -113,6 +113,8 @@ def rehearse_command(
         f"{traffic.unexpected_errors} unexpected errors; "
         f"{result.seconds} s in all"
     )
+    for line in outcome.failed_lines:
+        console.print(f"[red]{escape(line)}[/]")
     style = "green" if outcome.ok else "red"
     console.print(f"[bold {style}]{escape(outcome.summary)}[/]")
     if not outcome.ok:

@@ -487,6 +487,7 @@ class Outcome:
     report_path: Path | None
     summary: str
     result: RehearseResult
+    failed_lines: list[str] = field(default_factory=list)
 
 
 def az_settings(values: dict[str, str]) -> list[dict[str, Any]]:
@@ -806,4 +807,4 @@ async def rehearse(options: RehearseOptions, children: Children, say: Say) -> Ou
     result = RehearseResult.model_validate(data)
     write_json(work / "rehearse.json", result)
     report, path = write_report(work, title="PaletAI migration rehearsal")
-    return Outcome(result.ok and report.ok, path, report.summary, result)
+    return Outcome(result.ok and report.ok, path, report.summary, result, report.failed_lines)

@@ -1744,6 +1744,11 @@ class Report:
     def ok(self) -> bool:
         return self.count("fail") == 0 and self.count("pass") > 0
 
+    @property
+    def failed_lines(self) -> list[str]:
+        """Each failed item as its report line, secrets masked: what to look at first."""
+        return [mask_secrets(item.line()) for item in self.items if item.status == "fail"]
+
     def markdown(self) -> str:
         lines = [f"# {self.title}", "", f"**Result: {self.summary}**", ""]
         lines.append(

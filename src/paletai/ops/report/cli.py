@@ -42,6 +42,8 @@ def report_command(
     """
     report, path = write_report(dir, out, title)
     console.print(f"report written to {escape(str(path))}")
+    for line in report.failed_lines:
+        console.print(f"[red]{escape(line)}[/]")
     style = "green" if report.ok else "red"
     console.print(f"[bold {style}]{escape(report.summary)}[/]")
     if not report.ok:
