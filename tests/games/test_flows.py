@@ -97,7 +97,9 @@ async def test_published_with_the_card_then_the_screenshot_replaces_it(
         assert game.image_name == f"{task.game_id}-play.png"
         assert game.image_url == f"/static/game-images/{task.game_id}-play.png"
         assert (images / f"{task.game_id}-play.png").exists()
-        assert not (images / f"{task.game_id}.png").exists()
+        # The card stays for whoever read its URL a moment ago; the game remembers it.
+        assert game.card_name == f"{task.game_id}.png"
+        assert (images / f"{task.game_id}.png").exists()
     finally:
         await flow.aclose()
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import httpx
 
 from paletai.config import Settings
+from paletai.games.repository import GamesRepository
 from tests.conftest import create_game, create_user, running_app, wait_for_task
 
 
@@ -170,6 +171,30 @@ async def test_delete_removes_the_cover_file(client: httpx.AsyncClient) -> None:
     assert (await client.get(image_url)).status_code == 200
     await client.delete(f"/games/{game_id}", headers=user.headers)
     assert (await client.get(image_url)).status_code == 404
+
+
+async def test_delete_removes_the_card_a_screenshot_replaced(
+    client: httpx.AsyncClient, ctx: object
+) -> None:
+    from paletai.core.context import AppContext
+
+    assert isinstance(ctx, AppContext)
+    user = await create_user(client)
+    task_id = (
+        await client.post("/games", json={"prompt": "breakout"}, headers=user.headers)
+    ).json()["task_id"]
+    game_id = (await wait_for_task(client, user, task_id))["game_id"]
+    card_url = (await client.get(f"/games/{game_id}")).json()["image_url"]
+    png = (await client.get(card_url)).content
+    shot_url = await ctx.store.save_png(f"{game_id}-play.png", png)
+    repo = GamesRepository(ctx.db)
+    assert await repo.replace_cover(game_id, f"{game_id}.png", f"{game_id}-play.png", shot_url)
+    assert (await client.get(f"/games/{game_id}")).json()["image_url"].endswith(shot_url)
+    assert (await client.get(card_url)).status_code == 200  # the old URL still works
+
+    assert (await client.delete(f"/games/{game_id}", headers=user.headers)).status_code == 204
+    assert (await client.get(shot_url)).status_code == 404
+    assert (await client.get(card_url)).status_code == 404
 
 
 async def test_remix_records_parent(client: httpx.AsyncClient, ctx: object) -> None:

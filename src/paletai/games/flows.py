@@ -198,7 +198,8 @@ class GameFlow:
         screenshot: bytes | None = None,
     ) -> bool:
         """Swap the published card for a screenshot cover (under a new name: covers are cached
-        as immutable). Any trouble keeps the card; True when the cover was replaced."""
+        as immutable, and the card's URL keeps working for whoever read it before). Any trouble
+        keeps the card; True when the cover was replaced."""
         assert self.browser is not None
         name = f"{game_id}-play.png"
         try:
@@ -219,7 +220,8 @@ class GameFlow:
             if not await GamesRepository(self.db).replace_cover(game_id, card_name, name, url):
                 await self.store.delete(name)  # the game was deleted meanwhile
                 return False
-            await self.store.delete(card_name)
+            # The card stays (the game remembers it as `card_name`; deleting the game deletes
+            # both): a feed or page read a moment ago still shows its URL.
         except (BrowserUnavailable, TimeoutError) as exc:
             log.info("game %s keeps its card cover: %s", game_id, exc)
             return False

@@ -110,11 +110,12 @@ class GamesRepository:
     async def replace_cover(
         self, game_id: str, old_name: str, image_name: str, image_url: str
     ) -> bool:
-        """Point the game at a new cover image; False when the game is gone or its cover
-        is no longer `old_name`."""
+        """Point the game at a new cover image, remembering `old_name` as its `card_name` (the
+        blob stays until the game is deleted); False when the game is gone or its cover is no
+        longer `old_name`."""
         result = await self.games.update_one(
             {"_id": game_id, "image_name": old_name},
-            {"$set": {"image_name": image_name, "image_url": image_url}},
+            {"$set": {"image_name": image_name, "image_url": image_url, "card_name": old_name}},
         )
         return result.modified_count == 1
 

@@ -38,6 +38,7 @@ class GameInDB(BaseModel):
     author_username: str
     image_name: str | None = None
     image_url: str | None = None
+    card_name: str | None = None  # the first cover, kept after a screenshot replaced it
     likes_count: int = 0
     provider: str
     model: str

@@ -183,11 +183,11 @@ async def delete_game(ctx: AppContext, game_id: str, user: UserInDB) -> None:
     if game.author_id != user.id:
         raise Forbidden("only the game's author can delete it")
     await GamesRepository(ctx.db).delete(game_id)
-    if game.image_name:
+    for name in dict.fromkeys(n for n in (game.image_name, game.card_name) if n):
         try:
-            await ctx.store.delete(game.image_name)
+            await ctx.store.delete(name)
         except Exception:  # noqa: BLE001 - the game is gone; a stray image is only logged
-            log.warning("could not delete image %s of game %s", game.image_name, game_id)
+            log.warning("could not delete image %s of game %s", name, game_id)
 
 
 # At most this many marked games are recounted at start-up: a crash leaves a handful, so this
