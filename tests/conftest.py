@@ -221,6 +221,15 @@ async def wait_for_task(
         await asyncio.sleep(0.05)
 
 
+async def generate_game(client: httpx.AsyncClient, user: Player, prompt: str) -> str:
+    """A game made through the API (POST /games, the task run to its end); its id."""
+    response = await client.post("/games", json={"prompt": prompt}, headers=user.headers)
+    assert response.status_code == 202, response.text
+    task = await wait_for_task(client, user, response.json()["task_id"])
+    assert task["status"] == "succeeded", task
+    return str(task["game_id"])
+
+
 _FAST_HASH: str | None = None
 
 

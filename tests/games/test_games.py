@@ -7,7 +7,13 @@ import httpx
 
 from paletai.config import Settings
 from paletai.games.repository import GamesRepository
-from tests.conftest import create_game, create_user, running_app, wait_for_task
+from tests.conftest import (
+    create_game,
+    create_user,
+    generate_game,
+    running_app,
+    wait_for_task,
+)
 
 
 async def test_create_game_end_to_end(client: httpx.AsyncClient) -> None:
@@ -163,10 +169,7 @@ async def test_delete_game_only_by_its_author(client: httpx.AsyncClient, ctx: ob
 
 async def test_delete_removes_the_cover_file(client: httpx.AsyncClient) -> None:
     user = await create_user(client)
-    task_id = (
-        await client.post("/games", json={"prompt": "breakout"}, headers=user.headers)
-    ).json()["task_id"]
-    game_id = (await wait_for_task(client, user, task_id))["game_id"]
+    game_id = await generate_game(client, user, "breakout")
     image_url = (await client.get(f"/games/{game_id}")).json()["image_url"]
     assert (await client.get(image_url)).status_code == 200
     await client.delete(f"/games/{game_id}", headers=user.headers)
@@ -180,10 +183,7 @@ async def test_delete_removes_the_card_a_screenshot_replaced(
 
     assert isinstance(ctx, AppContext)
     user = await create_user(client)
-    task_id = (
-        await client.post("/games", json={"prompt": "breakout"}, headers=user.headers)
-    ).json()["task_id"]
-    game_id = (await wait_for_task(client, user, task_id))["game_id"]
+    game_id = await generate_game(client, user, "breakout")
     card_url = (await client.get(f"/games/{game_id}")).json()["image_url"]
     png = (await client.get(card_url)).content
     shot_url = await ctx.store.save_png(f"{game_id}-play.png", png)
@@ -199,10 +199,7 @@ async def test_delete_removes_the_card_a_screenshot_replaced(
 
 async def test_remix_records_parent(client: httpx.AsyncClient, ctx: object) -> None:
     user = await create_user(client)
-    task_id = (
-        await client.post("/games", json={"prompt": "a pong game"}, headers=user.headers)
-    ).json()["task_id"]
-    parent_id = (await wait_for_task(client, user, task_id))["game_id"]
+    parent_id = await generate_game(client, user, "a pong game")
     r = await client.post(
         f"/games/{parent_id}/remix", json={"prompt": "make it neon"}, headers=user.headers
     )

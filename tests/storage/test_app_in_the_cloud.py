@@ -11,7 +11,7 @@ import httpx
 from azure.storage.blob.aio import BlobServiceClient
 
 from paletai.config import Settings
-from tests.conftest import create_user, running_app, wait_for_task
+from tests.conftest import create_user, generate_game, running_app, wait_for_task
 from tests.fixtures.cloud import FakeOneSignal
 
 APP_ID = "0c6d2b66-6c4b-4b8e-9d51-3c0a7a1f0001"
@@ -96,11 +96,7 @@ async def test_a_down_push_service_does_not_fail_the_game(
         await client.post(
             "/notifications/subscribe", json={"player_id": "device-2"}, headers=user.headers
         )
-        task_id = (
-            await client.post("/games", json={"prompt": "pong"}, headers=user.headers)
-        ).json()["task_id"]
-        task = await wait_for_task(client, user, task_id)
-        assert task["status"] == "succeeded"
+        await generate_game(client, user, "pong")
         # The push is sent after the task is marked done: wait for its three attempts.
         for _ in range(200):
             if len(onesignal.requests) >= 3:

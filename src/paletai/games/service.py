@@ -183,7 +183,7 @@ async def delete_game(ctx: AppContext, game_id: str, user: UserInDB) -> None:
     if game.author_id != user.id:
         raise Forbidden("only the game's author can delete it")
     await GamesRepository(ctx.db).delete(game_id)
-    for name in dict.fromkeys(n for n in (game.image_name, game.card_name) if n):
+    for name in (n for n in (game.image_name, game.card_name) if n):
         try:
             await ctx.store.delete(name)
         except Exception:  # noqa: BLE001 - the game is gone; a stray image is only logged
